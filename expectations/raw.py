@@ -1,0 +1,111 @@
+"""Contracts of the on-prem source tables: the schema, the row rules that send a row to quarantine, and the
+GX suite that the accepted rows must pass before anything downstream runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from expectations.runner import ensure_context
+
+CATEGORIES = ["grocery", "electronics", "apparel", "home", "beauty", "sports", "toys", "books"]
+CHANNELS = ["online", "store", "app"]
+REGIONS = ["north", "south", "east", "west", "central"]
+PLANS = ["basic", "standard", "premium"]
+SEVERITIES = ["low", "medium", "high", "critical"]
+
+
+@dataclass(frozen=True)
+class RowRule:
+    reason: str
+    invalid: pl.Expr  # true for a row that breaks the rule
+
+
+@dataclass(frozen=True)
+class TableContract:
+    table: str
+    key: str
+    columns: dict[str, str]  # name -> logical type
+    rules: tuple[RowRule, ...]
+    references_customers: bool = False
+
+    def suite(self):
+        return _suite(self)
+
+
+def _future(column: str) -> pl.Expr:
+    return pl.col(column) > pl.lit(datetime.now())
+
+
+CUSTOMERS = TableContract(
+    table="customers",
+    key="customer_id",
+    columns={"customer_id": "BIGINT", "full_name": "VARCHAR", "email": "VARCHAR", "phone": "VARCHAR",
+             "birth_date": "DATE", "signup_date": "DATE", "region": "VARCHAR", "plan": "VARCHAR"},
+    rules=(
+        RowRule("null key customer_id", pl.col("customer_id").is_null()),
+        RowRule("null signup_date", pl.col("signup_date").is_null()),
+        RowRule("signup_date in the future", pl.col("signup_date") > pl.lit(datetime.now().date())),
+    ),
+)
+TRANSACTIONS = TableContract(
+    table="transactions",
+    key="transaction_id",
+    columns={"transaction_id": "BIGINT", "customer_id": "BIGINT", "amount": "DECIMAL", "category": "VARCHAR",
+             "channel": "VARCHAR", "event_ts": "TIMESTAMP", "ingested_at": "TIMESTAMP"},
+    rules=(
+        RowRule("null key transaction_id", pl.col("transaction_id").is_null()),
+        RowRule("null customer_id", pl.col("customer_id").is_null()),
+        RowRule("null or negative amount", pl.col("amount").is_null() | (pl.col("amount") < 0)),
+        RowRule("null event_ts", pl.col("event_ts").is_null()),
+        RowRule("event_ts in the future", _future("event_ts")),
+    ),
+    references_customers=True,
+)
+SUPPORT_TICKETS = TableContract(
+    table="support_tickets",
+    key="ticket_id",
+    columns={"ticket_id": "BIGINT", "customer_id": "BIGINT", "opened_ts": "TIMESTAMP", "severity": "VARCHAR",
+             "resolved_ts": "TIMESTAMP"},
+    rules=(
+        RowRule("null key ticket_id", pl.col("ticket_id").is_null()),
+        RowRule("null customer_id", pl.col("customer_id").is_null()),
+        RowRule("null opened_ts", pl.col("opened_ts").is_null()),
+        RowRule("opened_ts in the future", _future("opened_ts")),
+        RowRule("resolved before opened", pl.col("resolved_ts") < pl.col("opened_ts")),
+    ),
+    references_customers=True,
+)
+CONTRACTS = {c.table: c for c in (CUSTOMERS, TRANSACTIONS, SUPPORT_TICKETS)}
+DUPLICATE_KEY = "duplicate key"
+UNKNOWN_CUSTOMER = "unknown customer_id"
+
+
+def _suite(contract: TableContract):
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    ensure_context()
+    suite = gx.ExpectationSuite(name=f"{contract.table}_accepted_rows")
+    add = suite.add_expectation
+    add(gxe.ExpectTableColumnsToMatchSet(column_set=list(contract.columns), exact_match=True))
+    add(gxe.ExpectTableRowCountToBeBetween(min_value=1))
+    add(gxe.ExpectColumnValuesToNotBeNull(column=contract.key))
+    add(gxe.ExpectColumnValuesToBeUnique(column=contract.key))
+    if contract.table == "customers":
+        add(gxe.ExpectColumnValuesToBeInSet(column="region", value_set=REGIONS))
+        add(gxe.ExpectColumnValuesToBeInSet(column="plan", value_set=PLANS))
+        add(gxe.ExpectColumnValuesToNotBeNull(column="signup_date"))
+    elif contract.table == "transactions":
+        add(gxe.ExpectColumnValuesToNotBeNull(column="customer_id"))
+        add(gxe.ExpectColumnValuesToBeBetween(column="amount", min_value=0, max_value=100_000))
+        add(gxe.ExpectColumnValuesToBeInSet(column="category", value_set=CATEGORIES))
+        add(gxe.ExpectColumnValuesToBeInSet(column="channel", value_set=CHANNELS))
+        add(gxe.ExpectColumnValuesToNotBeNull(column="event_ts"))
+    else:
+        add(gxe.ExpectColumnValuesToNotBeNull(column="customer_id"))
+        add(gxe.ExpectColumnValuesToBeInSet(column="severity", value_set=SEVERITIES))
+        add(gxe.ExpectColumnValuesToNotBeNull(column="opened_ts"))
+    return suite

@@ -1,0 +1,70 @@
+"""The Feast repo: entity ``customer``, one feature view per catalog view, and one feature service that both
+training and serving ask for. Schemas come from ``hybrid_assets.catalog``; nothing is declared twice.
+
+`feast apply` / `feast ui` read the module-level objects below, built for the active profile
+(``HYBRID_PROFILE``, ``HYBRID_HOME``). The platform itself calls :func:`build` with explicit settings.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+from feast.types import Float64, Int64
+
+from hybrid_assets import catalog
+from hybrid_assets.settings import Settings, load_settings
+from resources.object_store import ObjectStore
+
+DESCRIPTIONS = {
+    catalog.ACTIVITY_VIEW: "Purchase, support and account features computed on-prem next to the raw data "
+    "and exported without PII.",
+    catalog.ENGAGEMENT_VIEW: "Marketing engagement features computed in the cloud from email events.",
+}
+
+
+def build(settings: Settings) -> dict:
+    """All Feast objects of the repo, keyed by name."""
+    store = ObjectStore(settings.object_store_root, endpoint=settings.s3_endpoint)
+    customer = Entity(
+        name=catalog.ENTITY,
+        join_keys=[catalog.ENTITY_KEY],
+        value_type=ValueType.INT64,
+        description="A subscription customer, by the on-prem customer_id (no other identifier crosses).",
+    )
+    views = []
+    for view, key in catalog.VIEW_SOURCE_KEY.items():
+        source = FileSource(
+            name=f"{view}_source",
+            path=store.uri(key),
+            timestamp_field=catalog.EVENT_TS,
+            s3_endpoint_override=settings.s3_endpoint,
+        )
+        views.append(
+            FeatureView(
+                name=view,
+                entities=[customer],
+                ttl=timedelta(days=catalog.FEATURE_TTL_DAYS),
+                schema=[
+                    Field(name=f.name, dtype=Int64 if f.dtype == "int64" else Float64, description=f.description)
+                    for f in catalog.features_of(view)
+                ],
+                source=source,
+                online=True,
+                description=DESCRIPTIONS[view],
+            )
+        )
+    service = FeatureService(
+        name=catalog.FEATURE_SERVICE,
+        features=views,
+        description="Everything the churn model needs; training and serving both ask for this service.",
+    )
+    return {o.name: o for o in [customer, *views, service]}
+
+
+# Module-level objects for the Feast CLI (`feast apply`, `feast ui`) run inside this folder.
+_objects = build(load_settings())
+customer = _objects[catalog.ENTITY]
+customer_activity = _objects[catalog.ACTIVITY_VIEW]
+marketing_engagement = _objects[catalog.ENGAGEMENT_VIEW]
+churn_prediction = _objects[catalog.FEATURE_SERVICE]

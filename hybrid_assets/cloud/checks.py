@@ -1,0 +1,118 @@
+"""Blocking gates in the cloud: GX suites on every dataset, online/offline consistency, and the model's
+quality gate that decides whether a new version may be deployed."""
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from expectations import features as suites
+from expectations.runner import validate
+from hybrid_assets import catalog
+from hybrid_assets.cloud import training
+from hybrid_assets.cloud.assets import MARKETING_CURATED_KEY, latest_model_version
+from hybrid_assets.quality import QualityPolicy, gx_check_result
+from resources.feature_store import FeatureStoreResource
+from resources.model_registry import ModelRegistryResource
+from resources.object_store import ObjectStoreResource
+
+CONSISTENCY_SAMPLE = 50
+
+
+def _parquet_check(asset: str, key: str, suite_fn, description: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=asset, name=f"{asset}_contract", blocking=True, description=description)
+    def _check(object_store: ObjectStoreResource) -> dg.AssetCheckResult:
+        return gx_check_result(validate(object_store.client().read_parquet(key), suite_fn()))
+
+    return _check
+
+
+def latest_offline_features(object_store: ObjectStoreResource) -> pl.DataFrame:
+    """Each customer's newest row of both feature views: what the online store must hold."""
+    store = object_store.client()
+    frames = [store.read_parquet(key) for key in catalog.VIEW_SOURCE_KEY.values()]
+    joined = frames[0].join(frames[1], on=[catalog.ENTITY_KEY, catalog.EVENT_TS], how="inner")
+    latest = joined[catalog.EVENT_TS].max()
+    return joined.filter(pl.col(catalog.EVENT_TS) == latest)
+
+
+@dg.asset_check(
+    asset="online_features",
+    name="online_matches_offline",
+    blocking=True,
+    description="A sample of customers read back through Feast's online API equals their latest offline rows.",
+)
+def online_matches_offline(feature_store: FeatureStoreResource,
+                           object_store: ObjectStoreResource) -> dg.AssetCheckResult:
+    offline = latest_offline_features(object_store).sample(
+        n=min(CONSISTENCY_SAMPLE, latest_offline_features(object_store).height), seed=7
+    ).sort(catalog.ENTITY_KEY)
+    store = feature_store.store()
+    online = store.get_online_features(
+        features=store.get_feature_service(catalog.FEATURE_SERVICE),
+        entity_rows=[{catalog.ENTITY_KEY: int(i)} for i in offline[catalog.ENTITY_KEY]],
+    ).to_dict()
+    mismatches = []
+    for name in catalog.feature_names():
+        want = offline[name].to_numpy().astype(float)
+        got = np.array([np.nan if v is None else v for v in online[name]], dtype=float)
+        bad = ~np.isclose(want, got, equal_nan=False)
+        if bad.any():
+            ids = offline[catalog.ENTITY_KEY].to_numpy()[bad][:3].tolist()
+            mismatches.append(f"{name}: {int(bad.sum())} customers differ, e.g. {ids}")
+    return dg.AssetCheckResult(
+        passed=not mismatches,
+        metadata={"customers_compared": offline.height, "features_compared": len(catalog.feature_names()),
+                  "mismatches": dg.MetadataValue.md("\n".join(f"- {m}" for m in mismatches) or "none")},
+        description="; ".join(mismatches) or f"{offline.height} customers identical online and offline",
+    )
+
+
+@dg.asset_check(
+    asset="churn_model",
+    name="churn_model_quality",
+    blocking=True,
+    description="Blocks deployment unless the new version's holdout AUC clears the floor and is not worse than "
+    "the production model's AUC on the same holdout (within the tolerance).",
+)
+def churn_model_quality(context: dg.AssetCheckExecutionContext, object_store: ObjectStoreResource,
+                        model_registry: ModelRegistryResource, quality_policy: QualityPolicy) -> dg.AssetCheckResult:
+    registry = model_registry.client()
+    version = latest_model_version(context.instance)
+    meta = registry.metadata(version)
+    candidate_auc = meta["metrics"]["auc"]
+    problems = []
+    if candidate_auc < quality_policy.auc_floor:
+        problems.append(f"AUC {candidate_auc:.4f} is below the floor {quality_policy.auc_floor:.2f}")
+    production = registry.production()
+    production_auc = None
+    if production and production["version"] != version:
+        import lightgbm as lgb
+
+        split = training.time_split(object_store.client().read_parquet(catalog.TRAINING_SET_KEY))
+        prod_meta = registry.metadata(production["version"])
+        booster = lgb.Booster(model_str=registry.model_text(production["version"]))
+        production_auc = training.auc(split.holdout["churned"].to_numpy(),
+                                      booster.predict(training.matrix(split.holdout, prod_meta["features"])))
+        if candidate_auc < production_auc - quality_policy.auc_tolerance:
+            problems.append(f"AUC {candidate_auc:.4f} is worse than production {production['version']} "
+                            f"({production_auc:.4f}) on the same holdout")
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={"version": version, "auc": candidate_auc, "auc_floor": quality_policy.auc_floor,
+                  "production_version": (production or {}).get("version", "none"),
+                  "production_auc_same_holdout": production_auc if production_auc is not None else -1.0},
+        description="; ".join(problems) or f"{version}: AUC {candidate_auc:.4f} passes",
+    )
+
+
+CHECKS = [
+    _parquet_check("marketing_events", MARKETING_CURATED_KEY, suites.marketing_events_suite,
+                   "Event types are sent/open/click; customer and timestamp present."),
+    _parquet_check("marketing_engagement", catalog.ENGAGEMENT_KEY,
+                   lambda: suites.feature_suite(catalog.ENGAGEMENT_VIEW, "marketing_engagement"),
+                   "Exactly the catalog's engagement columns, non-null, inside their ranges."),
+    online_matches_offline,
+    _parquet_check("training_set", catalog.TRAINING_SET_KEY, suites.training_set_suite,
+                   "Every labelled row got all its features from Feast, labels are 0/1, both classes present."),
+    churn_model_quality,
+]

@@ -1,0 +1,264 @@
+"""On-prem assets: raw tables (validated, bad rows quarantined) -> features and labels -> the export.
+
+Everything above the export stays in the warehouse; the export is the only thing that crosses to the cloud.
+"""
+
+
+import json
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+import polars as pl
+
+from expectations.raw import CONTRACTS, DUPLICATE_KEY, UNKNOWN_CUSTOMER, TableContract
+from hybrid_assets import catalog
+from resources.object_store import ObjectStoreResource
+from resources.warehouse import PLATFORM_SCHEMA, WarehouseResource
+
+EXPORT_FEATURES_KEY = catalog.ACTIVITY_EXPORT_KEY
+EXPORT_LABELS_KEY = catalog.LABELS_EXPORT_KEY
+RAW_GROUP, FEATURES_GROUP, EXPORT_GROUP = "raw", "features", "export"
+RETRY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
+
+
+class SchemaMismatch(dg.Failure):
+    pass
+
+
+def check_schema(contract: TableContract, found: dict[str, str]) -> None:
+    """Fail with the names of missing and unexpected columns (a rename shows up as one of each)."""
+    if not found:
+        raise SchemaMismatch(description=f"source table {contract.table} does not exist in the warehouse")
+    missing = [c for c in contract.columns if c not in found]
+    unexpected = [c for c in found if c not in contract.columns]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing column(s) {', '.join(missing)}")
+        if unexpected:
+            parts.append(f"unexpected column(s) {', '.join(unexpected)}")
+        raise SchemaMismatch(
+            description=f"schema of source table {contract.table} changed: {'; '.join(parts)}",
+            metadata={"missing_columns": missing, "unexpected_columns": unexpected},
+        )
+
+
+def split_rows(
+    contract: TableContract, rows: pl.DataFrame, known_customers: pl.Series | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Accepted rows, and the rest with the first rule each breaks (row rules, duplicate key, unknown customer)."""
+    reason = pl.lit(None, dtype=pl.String)
+    checks: list[tuple[str, pl.Expr]] = [(r.reason, r.invalid) for r in contract.rules]
+    checks.append((DUPLICATE_KEY, pl.col(contract.key).is_duplicated() & (pl.int_range(pl.len()).over(contract.key) > 0)))
+    if known_customers is not None:
+        checks.append((UNKNOWN_CUSTOMER, ~pl.col("customer_id").is_in(known_customers.implode())))
+    for text, invalid in reversed(checks):  # first rule wins
+        reason = pl.when(invalid.fill_null(False)).then(pl.lit(text)).otherwise(reason)
+    flagged = rows.with_columns(_reason=reason)
+    accepted = flagged.filter(pl.col("_reason").is_null()).drop("_reason")
+    bad = flagged.filter(pl.col("_reason").is_not_null())
+    return accepted, bad
+
+
+def quarantine_rows(contract: TableContract, bad: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    now = datetime.now()
+    body = bad.drop("_reason")
+    return pl.DataFrame(
+        {
+            "source_table": [contract.table] * bad.height,
+            "row_key": [str(v) for v in bad[contract.key].to_list()],
+            "reason": bad["_reason"].to_list(),
+            "row_json": [json.dumps(r, default=str) for r in body.to_dicts()],
+            "detected_at": [now] * bad.height,
+            "run_id": [run_id] * bad.height,
+        },
+        schema={"source_table": pl.String, "row_key": pl.String, "reason": pl.String, "row_json": pl.String,
+                "detected_at": pl.Datetime("us"), "run_id": pl.String},
+    )
+
+
+def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=contract.table,
+        group_name=RAW_GROUP,
+        deps=deps,
+        description=description,
+        kinds={"duckdb", "polars"},
+        retry_policy=RETRY,
+        tags={"boundary": "onprem", "pii": "true" if contract.table == "customers" else "false"},
+    )
+    def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        wh = warehouse.client()
+        check_schema(contract, wh.columns(contract.table))
+        rows = wh.query(f"select {', '.join(contract.columns)} from {contract.table}")
+        known = None
+        if contract.references_customers:
+            known = wh.query(f"select customer_id from {PLATFORM_SCHEMA}.customers")["customer_id"]
+        accepted, bad = split_rows(contract, rows, known)
+        wh.publish(contract.table, accepted, quarantine_rows(contract, bad, context.run_id))
+        by_reason = dict(bad.group_by("_reason").len().sort("len", descending=True).iter_rows())
+        share = bad.height / rows.height if rows.height else 0.0
+        if bad.height:
+            context.log.warning(f"{contract.table}: {bad.height} of {rows.height} rows quarantined: {by_reason}")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": accepted.height,
+                "rows_read": rows.height,
+                "rows_quarantined": bad.height,
+                "quarantine_share": float(share),
+                "quarantined_by_reason": by_reason,
+            }
+        )
+
+    return _asset
+
+
+customers = _raw_asset(
+    CONTRACTS["customers"], [],
+    "Customers accepted from the on-prem `customers` table. PII (names, emails, phones, birth dates): this "
+    "table never leaves the warehouse. Invalid rows go to platform.quarantine with their reason.",
+)
+transactions = _raw_asset(
+    CONTRACTS["transactions"], ["customers"],
+    "Purchases accepted from the on-prem `transactions` table: no null keys, no negative amounts, no "
+    "future timestamps, no duplicate ids, no unknown customers. The rest is quarantined with the reason.",
+)
+support_tickets = _raw_asset(
+    CONTRACTS["support_tickets"], ["customers"],
+    "Support tickets accepted from the on-prem `support_tickets` table; invalid rows are quarantined.",
+)
+
+
+def data_window(wh) -> tuple[date, date]:
+    """First purchase day and the day after the last one: features are computed up to ``data_end``."""
+    lo, hi = wh.query(f"select min(event_ts) lo, max(event_ts) hi from {PLATFORM_SCHEMA}.transactions").row(0)
+    if lo is None:
+        raise dg.Failure(description="no accepted transactions: nothing to compute features from")
+    return lo.date(), hi.date() + timedelta(days=1)
+
+
+def _ts(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time())
+
+
+@dg.asset(
+    group_name=FEATURES_GROUP,
+    deps=["customers", "transactions", "support_tickets"],
+    kinds={"polars", "duckdb"},
+    tags={"boundary": "onprem"},
+    retry_policy=RETRY,
+    description="One row per customer and snapshot (weekly Mondays plus the latest day) with the on-prem "
+    "features of the catalog, each computed only from rows before its snapshot. Computed next to the data.",
+)
+def customer_features(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    wh = warehouse.client()
+    start, end = data_window(wh)
+    snapshots = catalog.feature_snapshots(start, end)
+    people = wh.query(f"select customer_id, signup_date, plan from {PLATFORM_SCHEMA}.customers")
+    spine = people.join(pl.DataFrame({"as_of": snapshots}), how="cross").filter(
+        pl.col("signup_date") < pl.col("as_of").dt.date()
+    )
+    sources = {
+        "transactions": wh.query(
+            f"select customer_id, cast(amount as double) as amount, category, channel, event_ts "
+            f"from {PLATFORM_SCHEMA}.transactions"
+        ),
+        "support_tickets": wh.query(
+            f"select customer_id, opened_ts, severity, resolved_ts from {PLATFORM_SCHEMA}.support_tickets"
+        ),
+    }
+    features = catalog.compute_features(catalog.features_of(catalog.ACTIVITY_VIEW), spine, sources, people)
+    wh.replace_tables({f"{PLATFORM_SCHEMA}.customer_features": features})
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": features.height,
+            "snapshots": len(snapshots),
+            "latest_snapshot": str(snapshots[-1]),
+            "features": len(catalog.features_of(catalog.ACTIVITY_VIEW)),
+        }
+    )
+
+
+def compute_labels(txns: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
+    """Churn labels for every weekly snapshot whose 30-day horizon is fully observed."""
+    frames = []
+    for day in catalog.weekly_snapshots(start, end):
+        if day + timedelta(days=catalog.LABEL_HORIZON_DAYS) > end:
+            continue
+        snap = _ts(day)
+        active = txns.filter(
+            pl.col("event_ts").is_between(snap - timedelta(days=catalog.ACTIVE_DAYS), snap, closed="left")
+        ).select(catalog.ENTITY_KEY).unique()
+        bought = txns.filter(
+            pl.col("event_ts").is_between(snap, snap + timedelta(days=catalog.LABEL_HORIZON_DAYS), closed="left")
+        )[catalog.ENTITY_KEY].unique()
+        frames.append(
+            active.with_columns(
+                pl.lit(snap, dtype=pl.Datetime("us")).alias(catalog.EVENT_TS),
+                (~pl.col(catalog.ENTITY_KEY).is_in(bought.implode())).cast(pl.Int64).alias("churned"),
+            )
+        )
+    schema = {catalog.ENTITY_KEY: pl.Int64, catalog.EVENT_TS: pl.Datetime("us"), "churned": pl.Int64}
+    if not frames:
+        return pl.DataFrame(schema=schema)
+    return pl.concat(frames).cast(schema).sort(catalog.EVENT_TS, catalog.ENTITY_KEY)
+
+
+@dg.asset(
+    group_name=FEATURES_GROUP,
+    deps=["transactions"],
+    kinds={"polars", "duckdb"},
+    tags={"boundary": "onprem"},
+    retry_policy=RETRY,
+    description="Churn label per (customer, weekly snapshot): 1 if a customer active in the 14 days before "
+    "the snapshot made no purchase in the 30 days after it. Only snapshots with a complete horizon.",
+)
+def churn_labels(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    wh = warehouse.client()
+    start, end = data_window(wh)
+    txns = wh.query(f"select customer_id, event_ts from {PLATFORM_SCHEMA}.transactions")
+    labels = compute_labels(txns, start, end)
+    wh.replace_tables({f"{PLATFORM_SCHEMA}.churn_labels": labels})
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": labels.height,
+            "snapshots": labels[catalog.EVENT_TS].n_unique(),
+            "churn_rate": float(labels["churned"].mean() or 0.0),
+        }
+    )
+
+
+def _export(name: str, table: str, key: str, description: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=name,
+        group_name=EXPORT_GROUP,
+        deps=[table],
+        kinds={"parquet", "s3"},
+        tags={"boundary": "crosses-to-cloud"},
+        retry_policy=RETRY,
+        description=description,
+        metadata={"object_key": key},
+    )
+    def _asset(warehouse: WarehouseResource, object_store: ObjectStoreResource) -> dg.MaterializeResult:
+        frame = warehouse.client().query(f"select * from {PLATFORM_SCHEMA}.{table}")
+        store = object_store.client()
+        store.write_parquet(key, frame)  # one atomic object: readers see the old export or the new one
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": frame.height, "uri": store.uri(key), "columns": frame.columns}
+        )
+
+    return _asset
+
+
+customer_feature_export = _export(
+    "customer_feature_export", "customer_features", EXPORT_FEATURES_KEY,
+    "The curated features that cross to the cloud: customer_id, event_timestamp and the catalog's on-prem "
+    "features, no PII column (its check fails on any column outside the catalog). Feast's source.",
+)
+churn_label_export = _export(
+    "churn_label_export", "churn_labels", EXPORT_LABELS_KEY,
+    "Churn labels that cross to the cloud for training: customer_id, event_timestamp, churned. No PII.",
+)
+
+ASSETS = [customers, transactions, support_tickets, customer_features, churn_labels, customer_feature_export,
+          churn_label_export]

@@ -1,0 +1,104 @@
+"""Blocking Great Expectations gates on every on-prem asset. A failed gate stops everything downstream in
+the run; what it judged stays in place for inspection."""
+
+import dagster as dg
+
+from expectations import features as feature_suites
+from expectations.raw import CONTRACTS, TableContract
+from expectations.runner import validate
+from hybrid_assets import catalog
+from hybrid_assets.onprem.assets import EXPORT_FEATURES_KEY, EXPORT_LABELS_KEY
+from hybrid_assets.quality import QualityPolicy, gx_check_result
+from resources.object_store import ObjectStoreResource
+from resources.warehouse import PLATFORM_SCHEMA, QUARANTINE_TABLE, WarehouseResource
+
+SAMPLE_ROWS = 5
+
+
+def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=contract.table,
+        name=f"{contract.table}_contract",
+        blocking=True,
+        description=f"Accepted {contract.table} rows pass the GX suite `{contract.table}_accepted_rows`, and "
+        "the quarantined share of the batch stays under the policy limit (a warning below it, a blocking "
+        "failure above it).",
+    )
+    def _check(warehouse: WarehouseResource, quality_policy: QualityPolicy) -> dg.AssetCheckResult:
+        wh = warehouse.client()
+        accepted = wh.query(f"select * from {PLATFORM_SCHEMA}.{contract.table}")
+        result = validate(accepted, contract.suite())
+        bad = wh.query(
+            f"select reason, row_key, row_json from {QUARANTINE_TABLE} where source_table = ? order by row_key",
+            [contract.table],
+        )
+        total = accepted.height + bad.height
+        share = bad.height / total if total else 0.0
+        by_reason = dict(bad.group_by("reason").len().sort("len", descending=True).iter_rows())
+        limit = quality_policy.max_invalid_share
+        errors, warnings = [], []
+        message = (f"{bad.height} of {total} {contract.table} rows quarantined ({share:.2%}; limit "
+                   f"{limit:.2%}): {by_reason}")
+        if bad.height:
+            (errors if share > limit else warnings).append(message)
+        samples = bad.group_by("reason").head(2).head(SAMPLE_ROWS)
+        return gx_check_result(
+            result,
+            errors=errors,
+            warnings=warnings,
+            metadata={
+                "rows_quarantined": bad.height,
+                "quarantine_share": float(share),
+                "max_invalid_share": float(limit),
+                "quarantined_by_reason": by_reason,
+                "sample_quarantined_rows": dg.MetadataValue.json(samples.to_dicts()),
+            },
+        )
+
+    return _check
+
+
+def _table_check(table: str, suite_fn, description: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=table, name=f"{table}_contract", blocking=True, description=description)
+    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        return gx_check_result(validate(warehouse.client().query(f"select * from {PLATFORM_SCHEMA}.{table}"),
+                                        suite_fn()))
+
+    return _check
+
+
+def _export_check(asset: str, key: str, suite_fn, description: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=asset, name=f"{asset}_contract", blocking=True, description=description)
+    def _check(object_store: ObjectStoreResource) -> dg.AssetCheckResult:
+        frame = object_store.client().read_parquet(key)  # validate what actually crossed
+        pii = [c for c in frame.columns if c in PII_COLUMNS]
+        return gx_check_result(
+            validate(frame, suite_fn()),
+            errors=[f"PII column(s) {', '.join(pii)} in the export"] if pii else [],
+        )
+
+    return _check
+
+
+PII_COLUMNS = {"full_name", "email", "phone", "birth_date"}
+
+CHECKS = [
+    *[_raw_check(c) for c in CONTRACTS.values()],
+    _table_check(
+        "customer_features",
+        lambda: feature_suites.feature_suite(catalog.ACTIVITY_VIEW, "customer_features"),
+        "Every catalog feature is present, non-null and inside its declared range; keys are unique.",
+    ),
+    _table_check("churn_labels", feature_suites.labels_suite,
+                 "Labels are 0/1, one per customer and snapshot."),
+    _export_check(
+        "customer_feature_export", EXPORT_FEATURES_KEY,
+        lambda: feature_suites.feature_suite(catalog.ACTIVITY_VIEW, "customer_feature_export"),
+        "Reads the exported Parquet back from the object store: exactly the catalog's columns (so no PII can "
+        "cross), non-null, in range.",
+    ),
+    _export_check("churn_label_export", EXPORT_LABELS_KEY, feature_suites.labels_suite,
+                  "Reads the exported labels back: exactly customer_id, event_timestamp, churned."),
+]
+
+

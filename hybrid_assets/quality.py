@@ -1,0 +1,45 @@
+"""Turn a GX suite result (plus the platform's own gates) into a Dagster check result people can read."""
+
+import dagster as dg
+
+from expectations.runner import SuiteResult
+
+
+class QualityPolicy(dg.ConfigurableResource):
+    """Thresholds of the gates: how many bad raw rows a batch may have, and what a model must score."""
+
+    max_invalid_share: float = 0.01
+    auc_floor: float = 0.70
+    auc_tolerance: float = 0.005
+
+
+def gx_check_result(
+    result: SuiteResult,
+    *,
+    errors: list[str] | None = None,
+    warnings: list[str] | None = None,
+    metadata: dict | None = None,
+) -> dg.AssetCheckResult:
+    """Passed only if every expectation passed and no error was raised; warnings make a non-blocking WARN."""
+    problems = [o.line() for o in result.failed] + list(errors or [])
+    warnings = list(warnings or [])
+    meta = {
+        "rows_validated": result.rows,
+        "expectations": dg.MetadataValue.md(result.table_markdown()),
+        "expectations_passed": sum(o.success for o in result.outcomes),
+        "expectations_failed": len(result.failed),
+        **(metadata or {}),
+    }
+    if problems:
+        meta["failures"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in problems))
+        return dg.AssetCheckResult(
+            passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=meta,
+            description=f"{result.suite}: " + "; ".join(problems),
+        )
+    if warnings:
+        meta["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings))
+        return dg.AssetCheckResult(
+            passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=meta,
+            description=f"{result.suite}: " + "; ".join(warnings),
+        )
+    return dg.AssetCheckResult(passed=True, metadata=meta, description=result.summary())

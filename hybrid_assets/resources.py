@@ -1,0 +1,48 @@
+"""Resources per code location, built from the active profile when definitions load (no connection is
+opened here). The cloud location gets no warehouse resource: the residency boundary is in the wiring."""
+
+import dagster as dg
+
+from hybrid_assets.quality import QualityPolicy
+from hybrid_assets.settings import Settings, load_settings
+from resources.feature_store import FeatureStoreResource
+from resources.model_registry import ModelRegistryResource
+from resources.object_store import ObjectStoreResource
+from resources.warehouse import WarehouseResource
+
+
+def _object_store(settings: Settings) -> ObjectStoreResource:
+    return ObjectStoreResource(root=settings.object_store_root, endpoint=settings.s3_endpoint)
+
+
+def _policy(settings: Settings) -> QualityPolicy:
+    return QualityPolicy(max_invalid_share=settings.max_invalid_share, auc_floor=settings.auc_floor,
+                         auc_tolerance=settings.auc_tolerance)
+
+
+def onprem_resources(settings: Settings | None = None) -> dict:
+    settings = settings or load_settings()
+    return {
+        "warehouse": WarehouseResource(duckdb_path=str(settings.warehouse_path)),
+        "object_store": _object_store(settings),
+        "quality_policy": _policy(settings),
+    }
+
+
+def cloud_resources(settings: Settings | None = None) -> dict:
+    settings = settings or load_settings()
+    store = _object_store(settings)
+    return {
+        "object_store": store,
+        "feature_store": FeatureStoreResource(home=str(settings.home), profile=settings.profile,
+                                              redis_url=settings.redis_url, s3_endpoint=settings.s3_endpoint,
+                                              object_store_root=settings.object_store_root),
+        "model_registry": ModelRegistryResource(object_store=store),
+        "quality_policy": _policy(settings),
+    }
+
+
+def executor_for(settings: Settings | None = None) -> dg.ExecutorDefinition:
+    """One DuckDB file admits one writer process at a time, so the embedded profile runs steps in process."""
+    settings = settings or load_settings()
+    return dg.in_process_executor if settings.profile == "embedded" else dg.multiprocess_executor

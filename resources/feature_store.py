@@ -1,0 +1,85 @@
+"""The Feast feature store: file offline store + SQLite online store (embedded), or S3 offline store +
+Redis online store (hybrid). ``feature_store.yaml`` is generated for the active profile, so one Feast repo
+(``feature_repo/``) serves both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+FEAST_PROJECT = "churn"
+
+
+def feature_store_yaml(home: str | Path, profile: str, redis_url: str | None = None) -> str:
+    home = Path(home)
+    registry = home / "feast" / "registry.db"
+    if profile == "hybrid":
+        online = f"""online_store:
+  type: redis
+  connection_string: "{_redis_connection_string(redis_url or '')}"
+"""
+    else:
+        online = f"""online_store:
+  type: sqlite
+  path: {home / 'feast' / 'online_store.db'}
+"""
+    return f"""# Generated for the {profile} profile by resources/feature_store.py; do not edit, do not commit.
+project: {FEAST_PROJECT}
+provider: local
+registry:
+  registry_type: file
+  path: {registry}
+  cache_ttl_seconds: 60
+offline_store:
+  type: file
+{online}entity_key_serialization_version: 3
+"""
+
+
+def _redis_connection_string(url: str) -> str:
+    """Feast wants ``host:port,password=...``; people write ``redis://:password@host:port/0``."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if not parsed.scheme:
+        return url
+    parts = [f"{parsed.hostname or 'localhost'}:{parsed.port or 6379}"]
+    if parsed.password:
+        parts.append(f"password={parsed.password}")
+    if parsed.path.strip("/"):
+        parts.append(f"db={parsed.path.strip('/')}")
+    return ",".join(parts)
+
+
+def write_feature_store_yaml(home: str | Path, profile: str, redis_url: str | None = None) -> Path:
+    path = Path(home) / "feast" / "feature_store.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = feature_store_yaml(home, profile, redis_url)
+    if not path.exists() or path.read_text() != text:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return path
+
+
+def open_feature_store(home: str | Path, profile: str, redis_url: str | None = None):
+    from feast import FeatureStore
+
+    from hybrid_assets.settings import FEATURE_REPO
+
+    return FeatureStore(repo_path=str(FEATURE_REPO), fs_yaml_file=write_feature_store_yaml(home, profile, redis_url))
+
+
+class FeatureStoreResource(dg.ConfigurableResource):
+    """Opens the Feast feature store of the active profile (nothing is opened until a step asks)."""
+
+    home: str = Field(description="HYBRID_HOME; the registry and the generated feature_store.yaml live here")
+    profile: str = "embedded"
+    redis_url: str | None = None
+    s3_endpoint: str | None = None
+    object_store_root: str = ""
+
+    def store(self):
+        return open_feature_store(self.home, self.profile, self.redis_url)

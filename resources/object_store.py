@@ -1,0 +1,94 @@
+"""The cloud object store: a local folder (embedded profile) or an S3 bucket (hybrid profile).
+
+Everything that crosses the on-prem/cloud boundary lands here. Writes are atomic: a reader sees the old
+object or the new one, never half of one (local files are written aside and renamed; an S3 PUT is atomic).
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from pydantic import Field
+
+
+class ObjectStore:
+    def __init__(self, root: str, endpoint: str | None = None, region: str | None = None):
+        self.root = root.rstrip("/")
+        self.endpoint = endpoint
+        self.is_s3 = self.root.startswith("s3://")
+        if self.is_s3:
+            self._fs = pafs.S3FileSystem(endpoint_override=endpoint, region=region or "us-east-1")
+            self._base = self.root.removeprefix("s3://")
+        else:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+            self._fs = pafs.LocalFileSystem()
+            self._base = str(Path(self.root).resolve())
+
+    def describe(self) -> str:
+        return f"object store {self.root}" + (f" at {self.endpoint}" if self.endpoint else "")
+
+    def _path(self, key: str) -> str:
+        return f"{self._base}/{key.lstrip('/')}"
+
+    def uri(self, key: str) -> str:
+        """Address a reader outside this class (Feast, Polars) uses for ``key``."""
+        return f"s3://{self._path(key)}" if self.is_s3 else self._path(key)
+
+    def exists(self, key: str) -> bool:
+        return self._fs.get_file_info(self._path(key)).type != pafs.FileType.NotFound
+
+    def list(self, prefix: str = "") -> list[str]:
+        selector = pafs.FileSelector(self._path(prefix), recursive=True, allow_not_found=True)
+        base = self._base + "/"
+        return sorted(
+            info.path.removeprefix(base)
+            for info in self._fs.get_file_info(selector)
+            if info.type == pafs.FileType.File and ".tmp-" not in info.path
+        )
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        target = self._path(key)
+        if self.is_s3:
+            with self._fs.open_output_stream(target) as out:
+                out.write(data)
+            return
+        self._fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+        tmp = f"{target}.tmp-{uuid.uuid4().hex}"
+        with self._fs.open_output_stream(tmp) as out:
+            out.write(data)
+        self._fs.move(tmp, target)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            with self._fs.open_input_stream(self._path(key)) as src:
+                return src.read()
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"{key} is not in the {self.describe()}") from exc
+
+    def delete(self, key: str) -> None:
+        if self.exists(key):
+            self._fs.delete_file(self._path(key))
+
+    def write_parquet(self, key: str, frame: pl.DataFrame) -> None:
+        buffer = io.BytesIO()
+        pq.write_table(frame.to_arrow(), buffer, compression="zstd")
+        self.put_bytes(key, buffer.getvalue())
+
+    def read_parquet(self, key: str, columns: list[str] | None = None) -> pl.DataFrame:
+        return pl.from_arrow(pq.read_table(io.BytesIO(self.get_bytes(key)), columns=columns))
+
+
+class ObjectStoreResource(dg.ConfigurableResource):
+    """Where curated, non-PII data and model artifacts live (a folder, or an S3 bucket)."""
+
+    root: str = Field(description="Local folder, or s3://bucket")
+    endpoint: str | None = Field(default=None, description="S3 API endpoint; unset means AWS itself")
+
+    def client(self) -> ObjectStore:
+        return ObjectStore(self.root, endpoint=self.endpoint)
