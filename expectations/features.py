@@ -62,8 +62,11 @@ def marketing_events_suite():
     ensure_context()
     suite = gx.ExpectationSuite(name="marketing_events")
     add = suite.add_expectation
-    add(gxe.ExpectTableColumnsToMatchSet(column_set=["customer_id", "campaign", "event_type", "event_ts"],
-                                         exact_match=True))
+    add(
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=["customer_id", "campaign", "event_type", "event_ts"], exact_match=True
+        )
+    )
     add(gxe.ExpectTableRowCountToBeBetween(min_value=1))
     add(gxe.ExpectColumnValuesToNotBeNull(column="customer_id"))
     add(gxe.ExpectColumnValuesToNotBeNull(column="event_ts"))
@@ -78,8 +81,11 @@ def labels_suite(name: str = "churn_labels"):
     ensure_context()
     suite = gx.ExpectationSuite(name=name)
     add = suite.add_expectation
-    add(gxe.ExpectTableColumnsToMatchSet(column_set=[catalog.ENTITY_KEY, catalog.EVENT_TS, "churned"],
-                                         exact_match=True))
+    add(
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=[catalog.ENTITY_KEY, catalog.EVENT_TS, "churned"], exact_match=True
+        )
+    )
     add(gxe.ExpectTableRowCountToBeBetween(min_value=1))
     add(gxe.ExpectColumnValuesToNotBeNull(column=catalog.ENTITY_KEY))
     add(gxe.ExpectColumnValuesToBeInSet(column="churned", value_set=[0, 1]))

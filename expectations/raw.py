@@ -42,8 +42,16 @@ def _future(column: str) -> pl.Expr:
 CUSTOMERS = TableContract(
     table="customers",
     key="customer_id",
-    columns={"customer_id": "BIGINT", "full_name": "VARCHAR", "email": "VARCHAR", "phone": "VARCHAR",
-             "birth_date": "DATE", "signup_date": "DATE", "region": "VARCHAR", "plan": "VARCHAR"},
+    columns={
+        "customer_id": "BIGINT",
+        "full_name": "VARCHAR",
+        "email": "VARCHAR",
+        "phone": "VARCHAR",
+        "birth_date": "DATE",
+        "signup_date": "DATE",
+        "region": "VARCHAR",
+        "plan": "VARCHAR",
+    },
     rules=(
         RowRule("null key customer_id", pl.col("customer_id").is_null()),
         RowRule("null signup_date", pl.col("signup_date").is_null()),
@@ -53,8 +61,15 @@ CUSTOMERS = TableContract(
 TRANSACTIONS = TableContract(
     table="transactions",
     key="transaction_id",
-    columns={"transaction_id": "BIGINT", "customer_id": "BIGINT", "amount": "DECIMAL", "category": "VARCHAR",
-             "channel": "VARCHAR", "event_ts": "TIMESTAMP", "ingested_at": "TIMESTAMP"},
+    columns={
+        "transaction_id": "BIGINT",
+        "customer_id": "BIGINT",
+        "amount": "DECIMAL",
+        "category": "VARCHAR",
+        "channel": "VARCHAR",
+        "event_ts": "TIMESTAMP",
+        "ingested_at": "TIMESTAMP",
+    },
     rules=(
         RowRule("null key transaction_id", pl.col("transaction_id").is_null()),
         RowRule("null customer_id", pl.col("customer_id").is_null()),
@@ -67,8 +82,13 @@ TRANSACTIONS = TableContract(
 SUPPORT_TICKETS = TableContract(
     table="support_tickets",
     key="ticket_id",
-    columns={"ticket_id": "BIGINT", "customer_id": "BIGINT", "opened_ts": "TIMESTAMP", "severity": "VARCHAR",
-             "resolved_ts": "TIMESTAMP"},
+    columns={
+        "ticket_id": "BIGINT",
+        "customer_id": "BIGINT",
+        "opened_ts": "TIMESTAMP",
+        "severity": "VARCHAR",
+        "resolved_ts": "TIMESTAMP",
+    },
     rules=(
         RowRule("null key ticket_id", pl.col("ticket_id").is_null()),
         RowRule("null customer_id", pl.col("customer_id").is_null()),

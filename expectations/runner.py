@@ -96,7 +96,9 @@ def validate(frame: pl.DataFrame, suite) -> SuiteResult:
     for r in result.results:
         cfg = r.expectation_config
         res = r.result or {}
-        sample = list(dict.fromkeys(_clean(v) for v in (res.get("partial_unexpected_list") or [])))[:SAMPLE_SIZE]
+        sample = list(dict.fromkeys(_clean(v) for v in (res.get("partial_unexpected_list") or [])))[
+            :SAMPLE_SIZE
+        ]
         if r.exception_info and r.exception_info.get("raised_exception"):
             observed = r.exception_info.get("exception_message")
         else:
@@ -108,7 +110,9 @@ def validate(frame: pl.DataFrame, suite) -> SuiteResult:
                 success=bool(r.success),
                 unexpected_count=res.get("unexpected_count"),
                 unexpected_percent=res.get("unexpected_percent"),
-                observed=_clean(observed) if not isinstance(observed, list) else [_clean(v) for v in observed],
+                observed=_clean(observed)
+                if not isinstance(observed, list)
+                else [_clean(v) for v in observed],
                 sample=sample,
             )
         )

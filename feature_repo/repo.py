@@ -13,7 +13,7 @@ from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueT
 from feast.types import Float64, Int64
 
 from hybrid_assets import catalog
-from hybrid_assets.settings import Settings, load_settings
+from hybrid_assets.settings import load_settings
 from resources.object_store import ObjectStore
 
 DESCRIPTIONS = {
@@ -23,9 +23,9 @@ DESCRIPTIONS = {
 }
 
 
-def build(settings: Settings) -> dict:
-    """All Feast objects of the repo, keyed by name."""
-    store = ObjectStore(settings.object_store_root, endpoint=settings.s3_endpoint)
+def build(object_store_root: str, s3_endpoint: str | None = None) -> dict:
+    """All Feast objects of the repo, keyed by name, reading from the given object store."""
+    store = ObjectStore(object_store_root, endpoint=s3_endpoint)
     customer = Entity(
         name=catalog.ENTITY,
         join_keys=[catalog.ENTITY_KEY],
@@ -38,7 +38,7 @@ def build(settings: Settings) -> dict:
             name=f"{view}_source",
             path=store.uri(key),
             timestamp_field=catalog.EVENT_TS,
-            s3_endpoint_override=settings.s3_endpoint,
+            s3_endpoint_override=s3_endpoint,
         )
         views.append(
             FeatureView(
@@ -46,7 +46,9 @@ def build(settings: Settings) -> dict:
                 entities=[customer],
                 ttl=timedelta(days=catalog.FEATURE_TTL_DAYS),
                 schema=[
-                    Field(name=f.name, dtype=Int64 if f.dtype == "int64" else Float64, description=f.description)
+                    Field(
+                        name=f.name, dtype=Int64 if f.dtype == "int64" else Float64, description=f.description
+                    )
                     for f in catalog.features_of(view)
                 ],
                 source=source,
@@ -63,7 +65,8 @@ def build(settings: Settings) -> dict:
 
 
 # Module-level objects for the Feast CLI (`feast apply`, `feast ui`) run inside this folder.
-_objects = build(load_settings())
+_settings = load_settings()
+_objects = build(_settings.object_store_root, _settings.s3_endpoint)
 customer = _objects[catalog.ENTITY]
 customer_activity = _objects[catalog.ACTIVITY_VIEW]
 marketing_engagement = _objects[catalog.ENGAGEMENT_VIEW]

@@ -64,69 +64,220 @@ def _in(window: pl.Expr) -> Callable[[pl.Expr], pl.Expr]:
 
 
 _txn, _tix, _mkt = "transactions", "support_tickets", "marketing_events"
+
+
 def _is(kind: str) -> pl.Expr:
     return pl.col("event_type") == kind
 
 
 FEATURES: tuple[Feature, ...] = (
-    Feature("txn_count_7d", "int64", "Purchases in the 7 days before the snapshot.", _txn, ACTIVITY_VIEW,
-            agg=lambda w: w.sum(), window_days=7),
-    Feature("txn_count_30d", "int64", "Purchases in the 30 days before the snapshot.", _txn, ACTIVITY_VIEW,
-            agg=lambda w: w.sum(), window_days=30),
-    Feature("txn_count_60d", "int64", "Purchases in the 60 days before the snapshot.", _txn, ACTIVITY_VIEW,
-            agg=lambda w: w.sum(), window_days=60),
-    Feature("spend_30d", "float64", "Total spend in the 30 days before the snapshot.", _txn, ACTIVITY_VIEW,
-            agg=lambda w: pl.col("amount").filter(w).sum(), window_days=30),
-    Feature("spend_60d", "float64", "Total spend in the 60 days before the snapshot.", _txn, ACTIVITY_VIEW,
-            agg=lambda w: pl.col("amount").filter(w).sum(), window_days=60),
-    Feature("avg_amount_60d", "float64", "Average purchase amount over 60 days (0 when none).", _txn,
-            ACTIVITY_VIEW, agg=lambda w: pl.col("amount").filter(w).mean(), window_days=60),
-    Feature("days_since_last_txn", "float64",
-            f"Days from the last purchase to the snapshot ({NO_ACTIVITY_DAYS:.0f} when none).", _txn,
-            ACTIVITY_VIEW, agg=lambda w: pl.col("_age_days").min(), fill=NO_ACTIVITY_DAYS,
-            max_value=NO_ACTIVITY_DAYS * 10),
-    Feature("active_days_30d", "int64", "Distinct days with a purchase in the last 30 days.", _txn,
-            ACTIVITY_VIEW, agg=lambda w: pl.col("_age_days").ceil().filter(w).n_unique(), window_days=30,
-            max_value=30),
-    Feature("category_diversity_60d", "int64", "Distinct product categories bought in 60 days.", _txn,
-            ACTIVITY_VIEW, agg=lambda w: pl.col("category").filter(w).n_unique(), window_days=60),
-    Feature("online_share_60d", "float64", "Share of 60-day purchases made online (0 when none).", _txn,
-            ACTIVITY_VIEW, agg=lambda w: (pl.col("channel") == "online").filter(w).mean(), window_days=60,
-            max_value=1.0),
-    Feature("tickets_30d", "int64", "Support tickets opened in the last 30 days.", _tix, ACTIVITY_VIEW,
-            agg=lambda w: w.sum(), window_days=30),
-    Feature("tickets_60d", "int64", "Support tickets opened in the last 60 days.", _tix, ACTIVITY_VIEW,
-            agg=lambda w: w.sum(), window_days=60),
-    Feature("max_severity_60d", "int64", "Worst ticket severity in 60 days (0 none, 1 low .. 4 critical).",
-            _tix, ACTIVITY_VIEW, window_days=60, max_value=4,
-            agg=lambda w: pl.col("severity").replace_strict(SEVERITY_RANK, default=0).filter(w).max()),
-    Feature("open_tickets", "int64", "Tickets opened before the snapshot and not resolved by then.", _tix,
-            ACTIVITY_VIEW,
-            agg=lambda w: (pl.col("resolved_ts").is_null() | (pl.col("resolved_ts") >= pl.col("_as_of"))).sum()),
-    Feature("avg_resolution_hours_60d", "float64", "Mean hours to resolve tickets opened in 60 days "
-            "(resolved before the snapshot; 0 when none).", _tix, ACTIVITY_VIEW, window_days=60,
-            agg=lambda w: ((pl.col("resolved_ts") - pl.col("opened_ts")).dt.total_seconds() / 3600.0)
-            .filter(w & (pl.col("resolved_ts") < pl.col("_as_of"))).mean()),
-    Feature("tenure_days", "int64", "Days since signup.", "derived", ACTIVITY_VIEW,
-            derive=(pl.col("_as_of").dt.date() - pl.col("signup_date")).dt.total_days()),
-    Feature("plan_tier", "int64", "Subscription plan: 0 basic, 1 standard, 2 premium.", "derived",
-            ACTIVITY_VIEW, derive=pl.col("plan").replace_strict(PLAN_TIER, default=None), max_value=2),
-    Feature("activity_trend", "float64", "30-day purchases against the 60-day monthly average "
-            "(below 1: slowing down).", "derived", ACTIVITY_VIEW,
-            derive=pl.col("txn_count_30d") / pl.max_horizontal(pl.col("txn_count_60d") / 2.0, pl.lit(1.0))),
+    Feature(
+        "txn_count_7d",
+        "int64",
+        "Purchases in the 7 days before the snapshot.",
+        _txn,
+        ACTIVITY_VIEW,
+        agg=lambda w: w.sum(),
+        window_days=7,
+    ),
+    Feature(
+        "txn_count_30d",
+        "int64",
+        "Purchases in the 30 days before the snapshot.",
+        _txn,
+        ACTIVITY_VIEW,
+        agg=lambda w: w.sum(),
+        window_days=30,
+    ),
+    Feature(
+        "txn_count_60d",
+        "int64",
+        "Purchases in the 60 days before the snapshot.",
+        _txn,
+        ACTIVITY_VIEW,
+        agg=lambda w: w.sum(),
+        window_days=60,
+    ),
+    Feature(
+        "spend_30d",
+        "float64",
+        "Total spend in the 30 days before the snapshot.",
+        _txn,
+        ACTIVITY_VIEW,
+        agg=lambda w: pl.col("amount").filter(w).sum(),
+        window_days=30,
+    ),
+    Feature(
+        "spend_60d",
+        "float64",
+        "Total spend in the 60 days before the snapshot.",
+        _txn,
+        ACTIVITY_VIEW,
+        agg=lambda w: pl.col("amount").filter(w).sum(),
+        window_days=60,
+    ),
+    Feature(
+        "avg_amount_60d",
+        "float64",
+        "Average purchase amount over 60 days (0 when none).",
+        _txn,
+        ACTIVITY_VIEW,
+        agg=lambda w: pl.col("amount").filter(w).mean(),
+        window_days=60,
+    ),
+    Feature(
+        "days_since_last_txn",
+        "float64",
+        f"Days from the last purchase to the snapshot ({NO_ACTIVITY_DAYS:.0f} when none).",
+        _txn,
+        ACTIVITY_VIEW,
+        agg=lambda w: pl.col("_age_days").min(),
+        fill=NO_ACTIVITY_DAYS,
+        max_value=NO_ACTIVITY_DAYS * 10,
+    ),
+    Feature(
+        "active_days_30d",
+        "int64",
+        "Distinct days with a purchase in the last 30 days.",
+        _txn,
+        ACTIVITY_VIEW,
+        agg=lambda w: pl.col("_age_days").ceil().filter(w).n_unique(),
+        window_days=30,
+        max_value=30,
+    ),
+    Feature(
+        "category_diversity_60d",
+        "int64",
+        "Distinct product categories bought in 60 days.",
+        _txn,
+        ACTIVITY_VIEW,
+        agg=lambda w: pl.col("category").filter(w).n_unique(),
+        window_days=60,
+    ),
+    Feature(
+        "online_share_60d",
+        "float64",
+        "Share of 60-day purchases made online (0 when none).",
+        _txn,
+        ACTIVITY_VIEW,
+        agg=lambda w: (pl.col("channel") == "online").filter(w).mean(),
+        window_days=60,
+        max_value=1.0,
+    ),
+    Feature(
+        "tickets_30d",
+        "int64",
+        "Support tickets opened in the last 30 days.",
+        _tix,
+        ACTIVITY_VIEW,
+        agg=lambda w: w.sum(),
+        window_days=30,
+    ),
+    Feature(
+        "tickets_60d",
+        "int64",
+        "Support tickets opened in the last 60 days.",
+        _tix,
+        ACTIVITY_VIEW,
+        agg=lambda w: w.sum(),
+        window_days=60,
+    ),
+    Feature(
+        "max_severity_60d",
+        "int64",
+        "Worst ticket severity in 60 days (0 none, 1 low .. 4 critical).",
+        _tix,
+        ACTIVITY_VIEW,
+        window_days=60,
+        max_value=4,
+        agg=lambda w: pl.col("severity").replace_strict(SEVERITY_RANK, default=0).filter(w).max(),
+    ),
+    Feature(
+        "open_tickets",
+        "int64",
+        "Tickets opened before the snapshot and not resolved by then.",
+        _tix,
+        ACTIVITY_VIEW,
+        agg=lambda w: (pl.col("resolved_ts").is_null() | (pl.col("resolved_ts") >= pl.col("_as_of"))).sum(),
+    ),
+    Feature(
+        "avg_resolution_hours_60d",
+        "float64",
+        "Mean hours to resolve tickets opened in 60 days (resolved before the snapshot; 0 when none).",
+        _tix,
+        ACTIVITY_VIEW,
+        window_days=60,
+        agg=lambda w: (
+            ((pl.col("resolved_ts") - pl.col("opened_ts")).dt.total_seconds() / 3600.0)
+            .filter(w & (pl.col("resolved_ts") < pl.col("_as_of")))
+            .mean()
+        ),
+    ),
+    Feature(
+        "tenure_days",
+        "int64",
+        "Days since signup.",
+        "derived",
+        ACTIVITY_VIEW,
+        derive=(pl.col("_as_of").dt.date() - pl.col("signup_date")).dt.total_days(),
+    ),
+    Feature(
+        "plan_tier",
+        "int64",
+        "Subscription plan: 0 basic, 1 standard, 2 premium.",
+        "derived",
+        ACTIVITY_VIEW,
+        derive=pl.col("plan").replace_strict(PLAN_TIER, default=None),
+        max_value=2,
+    ),
+    Feature(
+        "activity_trend",
+        "float64",
+        "30-day purchases against the 60-day monthly average (below 1: slowing down).",
+        "derived",
+        ACTIVITY_VIEW,
+        derive=pl.col("txn_count_30d") / pl.max_horizontal(pl.col("txn_count_60d") / 2.0, pl.lit(1.0)),
+    ),
     # Cloud side: marketing engagement, computed next to the marketing events in the object store.
-    Feature("emails_sent_30d", "int64", "Marketing emails sent in the last 30 days.", _mkt, ENGAGEMENT_VIEW,
-            agg=lambda w: (_is("sent") & w).sum(), window_days=30),
-    Feature("open_rate_60d", "float64", "Opened / sent marketing emails over 60 days.", _mkt, ENGAGEMENT_VIEW,
-            agg=lambda w: (_is("open") & w).sum() / pl.max_horizontal((_is("sent") & w).sum(), pl.lit(1)),
-            window_days=60, max_value=None),
-    Feature("click_rate_60d", "float64", "Clicked / sent marketing emails over 60 days.", _mkt,
-            ENGAGEMENT_VIEW, window_days=60, max_value=None,
-            agg=lambda w: (_is("click") & w).sum() / pl.max_horizontal((_is("sent") & w).sum(), pl.lit(1))),
-    Feature("days_since_last_click", "float64",
-            f"Days since the last email click ({NO_ACTIVITY_DAYS:.0f} when none).", _mkt, ENGAGEMENT_VIEW,
-            agg=lambda w: pl.col("_age_days").filter(_is("click")).min(), fill=NO_ACTIVITY_DAYS,
-            max_value=NO_ACTIVITY_DAYS * 10),
+    Feature(
+        "emails_sent_30d",
+        "int64",
+        "Marketing emails sent in the last 30 days.",
+        _mkt,
+        ENGAGEMENT_VIEW,
+        agg=lambda w: (_is("sent") & w).sum(),
+        window_days=30,
+    ),
+    Feature(
+        "open_rate_60d",
+        "float64",
+        "Opened / sent marketing emails over 60 days.",
+        _mkt,
+        ENGAGEMENT_VIEW,
+        agg=lambda w: (_is("open") & w).sum() / pl.max_horizontal((_is("sent") & w).sum(), pl.lit(1)),
+        window_days=60,
+        max_value=None,
+    ),
+    Feature(
+        "click_rate_60d",
+        "float64",
+        "Clicked / sent marketing emails over 60 days.",
+        _mkt,
+        ENGAGEMENT_VIEW,
+        window_days=60,
+        max_value=None,
+        agg=lambda w: (_is("click") & w).sum() / pl.max_horizontal((_is("sent") & w).sum(), pl.lit(1)),
+    ),
+    Feature(
+        "days_since_last_click",
+        "float64",
+        f"Days since the last email click ({NO_ACTIVITY_DAYS:.0f} when none).",
+        _mkt,
+        ENGAGEMENT_VIEW,
+        agg=lambda w: pl.col("_age_days").filter(_is("click")).min(),
+        fill=NO_ACTIVITY_DAYS,
+        max_value=NO_ACTIVITY_DAYS * 10,
+    ),
 )
 
 BY_NAME = {f.name: f for f in FEATURES}
@@ -142,6 +293,31 @@ def feature_names(view: str | None = None) -> list[str]:
 
 def polars_dtype(feature: Feature) -> pl.DataType:
     return pl.Int64() if feature.dtype == "int64" else pl.Float64()
+
+
+def features_markdown() -> str:
+    """docs/features.md, generated from the declarations (`hybrid docs`)."""
+    lines = [
+        "# Features",
+        "",
+        "Generated from `hybrid_assets/catalog.py` by `hybrid docs`; do not edit by hand.",
+        "",
+        f"Feature service `{FEATURE_SERVICE}` = every feature below; entity `{ENTITY}` ({ENTITY_KEY}).",
+        "",
+        "| feature | view (computed) | type | window | valid range | description |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in FEATURES:
+        where = "on-prem" if f.view == ACTIVITY_VIEW else "cloud"
+        window = (
+            f"{f.window_days} d" if f.window_days else ("derived" if f.derive is not None else "all history")
+        )
+        lo = "" if f.min_value is None else f"{f.min_value:g}"
+        hi = "" if f.max_value is None else f"{f.max_value:g}"
+        lines.append(
+            f"| `{f.name}` | {f.view} ({where}) | {f.dtype} | {window} | [{lo}, {hi}] | {f.description} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 # -- snapshots --------------------------------------------------------------------------------------
@@ -192,9 +368,14 @@ def compute_features(
             ts = SOURCE_TS[source]
             longest = max((f.window_days or 10**6) for f in wanted)
             lower = as_of - timedelta(days=min(longest, 10**5))
-            window_rows = frame.lazy().filter((pl.col(ts) < as_of) & (pl.col(ts) >= lower)).with_columns(
-                _as_of=pl.lit(as_of, dtype=pl.Datetime("us")),
-                _age_days=(pl.lit(as_of, dtype=pl.Datetime("us")) - pl.col(ts)).dt.total_seconds() / 86_400.0,
+            window_rows = (
+                frame.lazy()
+                .filter((pl.col(ts) < as_of) & (pl.col(ts) >= lower))
+                .with_columns(
+                    _as_of=pl.lit(as_of, dtype=pl.Datetime("us")),
+                    _age_days=(pl.lit(as_of, dtype=pl.Datetime("us")) - pl.col(ts)).dt.total_seconds()
+                    / 86_400.0,
+                )
             )
             aggs = [
                 f.agg(pl.col("_age_days") <= (f.window_days or 10**6)).alias(f.name)  # type: ignore[misc]
@@ -205,8 +386,15 @@ def compute_features(
         parts.append(rows)
     out = pl.concat(parts, how="diagonal_relaxed") if parts else spine
     wanted_agg = [f for f in features if f.source != "derived"]
-    out = out.with_columns([pl.col(f.name).fill_null(f.fill).fill_nan(f.fill) if f.dtype == "float64"
-                            else pl.col(f.name).fill_null(f.fill) for f in wanted_agg if f.name in out.columns])
+    out = out.with_columns(
+        [
+            pl.col(f.name).fill_null(f.fill).fill_nan(f.fill)
+            if f.dtype == "float64"
+            else pl.col(f.name).fill_null(f.fill)
+            for f in wanted_agg
+            if f.name in out.columns
+        ]
+    )
     derived = [f for f in features if f.source == "derived"]
     if derived:
         if customers is None:

@@ -59,6 +59,7 @@ class GeneratorMeta:
     next_transaction_id: int = 1
     next_ticket_id: int = 1
     next_customer_id: int = 1
+    dirty_share: float = 0.0005  # share of transactions written broken, as real loaders sometimes do
 
     @property
     def start(self) -> date:
@@ -69,7 +70,9 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _new_customers(rng: np.random.Generator, ids: np.ndarray, signup_day: np.ndarray, start: date) -> pl.DataFrame:
+def _new_customers(
+    rng: np.random.Generator, ids: np.ndarray, signup_day: np.ndarray, start: date
+) -> pl.DataFrame:
     """Latent parameters (kept by the generator only) plus the on-prem customer row (PII included)."""
     n = len(ids)
     plan = rng.choice(PLANS, size=n, p=[0.5, 0.35, 0.15])
@@ -110,7 +113,16 @@ def _new_customers(rng: np.random.Generator, ids: np.ndarray, signup_day: np.nda
 
 
 PII_COLUMNS = ["full_name", "email", "phone", "birth_date"]
-CUSTOMER_COLUMNS = ["customer_id", "full_name", "email", "phone", "birth_date", "signup_date", "region", "plan"]
+CUSTOMER_COLUMNS = [
+    "customer_id",
+    "full_name",
+    "email",
+    "phone",
+    "birth_date",
+    "signup_date",
+    "region",
+    "plan",
+]
 
 
 def activity_rate(state: pl.DataFrame | dict, day) -> np.ndarray:
@@ -136,7 +148,9 @@ def hazard(state, day) -> np.ndarray:
     if np.ndim(day) == 2:
         rate0, plan_effect = rate0[:, None], plan_effect[:, None]
         friction, engagement = friction[:, None], engagement[:, None]
-    logit = H_BASE + H_DECAY * np.log(rate0 / rate) + H_FRICTION * friction - H_ENGAGE * engagement + plan_effect
+    logit = (
+        H_BASE + H_DECAY * np.log(rate0 / rate) + H_FRICTION * friction - H_ENGAGE * engagement + plan_effect
+    )
     return _sigmoid(logit)
 
 
@@ -170,7 +184,14 @@ class Generator:
         self.meta_path.write_text(json.dumps(asdict(meta), indent=2))
 
     # -- generation -------------------------------------------------------------------------------
-    def create(self, n_customers: int = 20_000, days: int = 180, seed: int = 7, start: date = date(2026, 4, 1)):
+    def create(
+        self,
+        n_customers: int = 20_000,
+        days: int = 180,
+        seed: int = 7,
+        start: date = date(2026, 4, 1),
+        dirty_share: float = 0.0005,
+    ):
         if self.exists():
             raise FileExistsError(f"synthetic data already exists under {self.dir}; append with --days")
         if any(self.warehouse.table_exists(t) for t in DDL):
@@ -187,8 +208,13 @@ class Generator:
         state = state.with_columns(
             alive=pl.Series(~pre_churned), churn_day=pl.Series(np.where(pre_churned, -1, -1)).cast(pl.Int64)
         )
-        meta = GeneratorMeta(seed=seed, n_customers=n_customers, start_date=start.isoformat(),
-                             next_customer_id=n_existing + 1)
+        meta = GeneratorMeta(
+            seed=seed,
+            n_customers=n_customers,
+            start_date=start.isoformat(),
+            next_customer_id=n_existing + 1,
+            dirty_share=dirty_share,
+        )
         with self.warehouse.connect() as con:
             for ddl in DDL.values():
                 con.execute(ddl)
@@ -279,7 +305,12 @@ class Generator:
                 "event_ts": event_ts,
                 "ingested_at": event_ts + lag.astype("timedelta64[s]"),
             }
-        ).with_columns(pl.col("amount").cast(pl.Decimal(12, 2)), pl.col("event_ts", "ingested_at").cast(pl.Datetime("us")))
+        ).with_columns(
+            pl.col("amount").cast(pl.Decimal(12, 2)),
+            pl.col("event_ts", "ingested_at").cast(pl.Datetime("us")),
+        )
+
+        txn = _dirty(rng, txn, meta.dirty_share)
 
         friction = state["friction"].to_numpy()
         n_tix = rng.poisson(ticket_rate(state)[idx])
@@ -303,7 +334,11 @@ class Generator:
             }
         ).with_columns(
             pl.col("opened_ts").cast(pl.Datetime("us")),
-            pl.when(pl.Series(unresolved)).then(None).otherwise(pl.col("resolved_ts")).cast(pl.Datetime("us")).alias("resolved_ts"),
+            pl.when(pl.Series(unresolved))
+            .then(None)
+            .otherwise(pl.col("resolved_ts"))
+            .cast(pl.Datetime("us"))
+            .alias("resolved_ts"),
         )
 
         marketing = None
@@ -312,7 +347,11 @@ class Generator:
             engagement = state["engagement"].to_numpy()[rec]
             opened_mask = rng.random(len(rec)) < _sigmoid(engagement - 0.7)
             clicked_mask = opened_mask & (rng.random(len(rec)) < _sigmoid(engagement - 1.0))
-            sent_ts = np.datetime64(day0) + np.timedelta64(9, "h") + rng.integers(0, 3600, len(rec)).astype("timedelta64[s]")
+            sent_ts = (
+                np.datetime64(day0)
+                + np.timedelta64(9, "h")
+                + rng.integers(0, 3600, len(rec)).astype("timedelta64[s]")
+            )
             open_ts = sent_ts + rng.integers(600, 2 * 86_400, len(rec)).astype("timedelta64[s]")
             click_ts = open_ts + rng.integers(5, 600, len(rec)).astype("timedelta64[s]")
             cust = state["customer_id"].to_numpy()[rec]
@@ -320,14 +359,58 @@ class Generator:
             marketing = pl.concat(
                 [
                     pl.DataFrame({"customer_id": cust, "event_type": "sent", "event_ts": sent_ts}),
-                    pl.DataFrame({"customer_id": cust[opened_mask], "event_type": "open", "event_ts": open_ts[opened_mask]}),
-                    pl.DataFrame({"customer_id": cust[clicked_mask], "event_type": "click", "event_ts": click_ts[clicked_mask]}),
+                    pl.DataFrame(
+                        {
+                            "customer_id": cust[opened_mask],
+                            "event_type": "open",
+                            "event_ts": open_ts[opened_mask],
+                        }
+                    ),
+                    pl.DataFrame(
+                        {
+                            "customer_id": cust[clicked_mask],
+                            "event_type": "click",
+                            "event_ts": click_ts[clicked_mask],
+                        }
+                    ),
                 ]
             ).with_columns(pl.lit(campaign).alias("campaign"), pl.col("event_ts").cast(pl.Datetime("us")))
             marketing = marketing.select("customer_id", "campaign", "event_type", "event_ts")
 
         state = state.with_columns(alive=pl.Series(alive), churn_day=pl.Series(churn_day))
         return txn, tickets, marketing, state
+
+
+def _dirty(rng, txn: pl.DataFrame, share: float) -> pl.DataFrame:
+    """Break a few rows the way upstream systems do: negative amounts, replayed ids, unknown customers, and
+    clock-skewed timestamps a year ahead. The platform must quarantine each of them."""
+    k = int(rng.binomial(txn.height, share)) if txn.height and share > 0 else 0
+    if k == 0:
+        return txn
+    rows = rng.choice(txn.height, size=k, replace=False)
+    kinds = rng.integers(0, 4, k)
+    broken = []
+    for row, kind in zip(rows, kinds, strict=True):
+        r = txn.row(int(row), named=True)
+        if kind == 0:
+            r["amount"] = -abs(r["amount"])
+        elif kind == 1:
+            broken.append(dict(r))  # a replayed copy with the same transaction_id
+            continue
+        elif kind == 2:
+            r["customer_id"] = 10**9 + int(r["customer_id"])
+        else:
+            r["event_ts"] = r["event_ts"] + timedelta(days=400)
+        txn = txn.with_columns(
+            pl.when(pl.col("transaction_id") == r["transaction_id"])
+            .then(pl.lit(r[c], dtype=txn.schema[c]))
+            .otherwise(pl.col(c))
+            .alias(c)
+            for c in ("amount", "customer_id", "event_ts")
+        )
+    if broken:
+        txn = pl.concat([txn, pl.DataFrame(broken, schema=txn.schema)])
+    return txn
 
 
 def true_churn_probability(home: Path, warehouse: DuckDBWarehouse, snapshot: date) -> pl.DataFrame:

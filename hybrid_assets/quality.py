@@ -33,13 +33,17 @@ def gx_check_result(
     if problems:
         meta["failures"] = dg.MetadataValue.md("\n".join(f"- {p}" for p in problems))
         return dg.AssetCheckResult(
-            passed=False, severity=dg.AssetCheckSeverity.ERROR, metadata=meta,
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata=meta,
             description=f"{result.suite}: " + "; ".join(problems),
         )
     if warnings:
         meta["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings))
         return dg.AssetCheckResult(
-            passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=meta,
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata=meta,
             description=f"{result.suite}: " + "; ".join(warnings),
         )
     return dg.AssetCheckResult(passed=True, metadata=meta, description=result.summary())

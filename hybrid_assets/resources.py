@@ -16,8 +16,11 @@ def _object_store(settings: Settings) -> ObjectStoreResource:
 
 
 def _policy(settings: Settings) -> QualityPolicy:
-    return QualityPolicy(max_invalid_share=settings.max_invalid_share, auc_floor=settings.auc_floor,
-                         auc_tolerance=settings.auc_tolerance)
+    return QualityPolicy(
+        max_invalid_share=settings.max_invalid_share,
+        auc_floor=settings.auc_floor,
+        auc_tolerance=settings.auc_tolerance,
+    )
 
 
 def onprem_resources(settings: Settings | None = None) -> dict:
@@ -34,9 +37,13 @@ def cloud_resources(settings: Settings | None = None) -> dict:
     store = _object_store(settings)
     return {
         "object_store": store,
-        "feature_store": FeatureStoreResource(home=str(settings.home), profile=settings.profile,
-                                              redis_url=settings.redis_url, s3_endpoint=settings.s3_endpoint,
-                                              object_store_root=settings.object_store_root),
+        "feature_store": FeatureStoreResource(
+            home=str(settings.home),
+            profile=settings.profile,
+            redis_url=settings.redis_url,
+            s3_endpoint=settings.s3_endpoint,
+            object_store_root=settings.object_store_root,
+        ),
         "model_registry": ModelRegistryResource(object_store=store),
         "quality_policy": _policy(settings),
     }

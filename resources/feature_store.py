@@ -18,12 +18,12 @@ def feature_store_yaml(home: str | Path, profile: str, redis_url: str | None = N
     if profile == "hybrid":
         online = f"""online_store:
   type: redis
-  connection_string: "{_redis_connection_string(redis_url or '')}"
+  connection_string: "{_redis_connection_string(redis_url or "")}"
 """
     else:
         online = f"""online_store:
   type: sqlite
-  path: {home / 'feast' / 'online_store.db'}
+  path: {home / "feast" / "online_store.db"}
 """
     return f"""# Generated for the {profile} profile by resources/feature_store.py; do not edit, do not commit.
 project: {FEAST_PROJECT}
@@ -69,7 +69,9 @@ def open_feature_store(home: str | Path, profile: str, redis_url: str | None = N
 
     from hybrid_assets.settings import FEATURE_REPO
 
-    return FeatureStore(repo_path=str(FEATURE_REPO), fs_yaml_file=write_feature_store_yaml(home, profile, redis_url))
+    return FeatureStore(
+        repo_path=str(FEATURE_REPO), fs_yaml_file=write_feature_store_yaml(home, profile, redis_url)
+    )
 
 
 class FeatureStoreResource(dg.ConfigurableResource):
@@ -83,3 +85,9 @@ class FeatureStoreResource(dg.ConfigurableResource):
 
     def store(self):
         return open_feature_store(self.home, self.profile, self.redis_url)
+
+    def repo_objects(self) -> dict:
+        """The Feast objects of feature_repo/, pointed at this profile's object store."""
+        from feature_repo.repo import build
+
+        return build(self.object_store_root, self.s3_endpoint)

@@ -45,10 +45,16 @@ class ModelRegistry:
                 return version, False
         existing = self.versions()
         version = f"v{int(existing[-1][1:]) + 1:04d}" if existing else "v0001"
-        meta = {**metadata, "version": version, "checksum_sha256": checksum,
-                "registered_at": datetime.now(UTC).isoformat()}
+        meta = {
+            **metadata,
+            "version": version,
+            "checksum_sha256": checksum,
+            "registered_at": datetime.now(UTC).isoformat(),
+        }
         self.store.put_bytes(f"{PREFIX}/versions/{version}/model.txt", model_text.encode())
-        self.store.put_bytes(f"{PREFIX}/versions/{version}/metadata.json", json.dumps(meta, indent=2).encode())
+        self.store.put_bytes(
+            f"{PREFIX}/versions/{version}/metadata.json", json.dumps(meta, indent=2).encode()
+        )
         return version, True
 
     def production(self) -> dict | None:
@@ -60,9 +66,14 @@ class ModelRegistry:
 
     def promote(self, version: str, reason: str) -> dict:
         meta = self.metadata(version)
-        pointer = {"version": version, "promoted_at": datetime.now(UTC).isoformat(), "reason": reason,
-                   "metrics": meta.get("metrics", {}), "feature_service": meta.get("feature_service"),
-                   "checksum_sha256": meta["checksum_sha256"]}
+        pointer = {
+            "version": version,
+            "promoted_at": datetime.now(UTC).isoformat(),
+            "reason": reason,
+            "metrics": meta.get("metrics", {}),
+            "feature_service": meta.get("feature_service"),
+            "checksum_sha256": meta["checksum_sha256"],
+        }
         self.store.put_bytes(f"{PREFIX}/production.json", json.dumps(pointer, indent=2).encode())
         return pointer
 

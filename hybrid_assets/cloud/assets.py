@@ -19,7 +19,12 @@ from resources.object_store import ObjectStoreResource
 MARKETING_PREFIX = "sources/marketing_events/"
 MARKETING_CURATED_KEY = "curated/marketing_events.parquet"
 CLOUD_SOURCES, FEATURE_STORE, TRAINING, MODEL, DEPLOYMENT = (
-    "cloud_sources", "feature_store", "training", "model", "deployment")
+    "cloud_sources",
+    "feature_store",
+    "training",
+    "model",
+    "deployment",
+)
 ACTIVITY_EXPORT, LABEL_EXPORT = "customer_feature_export", "churn_label_export"
 RETRY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
 FOLLOW_UPSTREAM = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
@@ -49,8 +54,13 @@ def marketing_events(object_store: ObjectStoreResource) -> dg.MaterializeResult:
         raise dg.Failure(description=f"no marketing event files under {store.uri(MARKETING_PREFIX)}")
     events = pl.concat([store.read_parquet(k) for k in files], how="vertical_relaxed")
     store.write_parquet(MARKETING_CURATED_KEY, events)
-    return dg.MaterializeResult(metadata={"dagster/row_count": events.height, "files": len(files),
-                                          "by_type": dict(events.group_by("event_type").len().iter_rows())})
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": events.height,
+            "files": len(files),
+            "by_type": dict(events.group_by("event_type").len().iter_rows()),
+        }
+    )
 
 
 @dg.asset(
@@ -61,14 +71,12 @@ def marketing_events(object_store: ObjectStoreResource) -> dg.MaterializeResult:
     "marketing_engagement feature views (schemas from the catalog) and the churn_prediction feature service.",
 )
 def feature_registry(context: dg.AssetExecutionContext, feature_store: FeatureStoreResource):
-    from feature_repo.repo import build
-    from hybrid_assets.settings import load_settings
-
     store = feature_store.store()
-    objects = build(load_settings())
+    objects = feature_store.repo_objects()
     store.apply(list(objects.values()))
-    return dg.MaterializeResult(metadata={"objects": sorted(objects), "feast_project": store.project,
-                                          "repo_version": _repo_version()})
+    return dg.MaterializeResult(
+        metadata={"objects": sorted(objects), "feast_project": store.project, "repo_version": _repo_version()}
+    )
 
 
 @dg.asset(
@@ -90,7 +98,9 @@ def marketing_engagement(object_store: ObjectStoreResource) -> dg.MaterializeRes
         {"marketing_events": events},
     )
     store.write_parquet(catalog.ENGAGEMENT_KEY, features)
-    return dg.MaterializeResult(metadata={"dagster/row_count": features.height, "uri": store.uri(catalog.ENGAGEMENT_KEY)})
+    return dg.MaterializeResult(
+        metadata={"dagster/row_count": features.height, "uri": store.uri(catalog.ENGAGEMENT_KEY)}
+    )
 
 
 @dg.asset(
@@ -126,7 +136,9 @@ def online_features(feature_store: FeatureStoreResource, object_store: ObjectSto
     description="Point-in-time-correct training set: for every labelled (customer, snapshot), Feast joins the "
     "feature values as of that snapshot from the churn_prediction service (get_historical_features).",
 )
-def training_set(feature_store: FeatureStoreResource, object_store: ObjectStoreResource) -> dg.MaterializeResult:
+def training_set(
+    feature_store: FeatureStoreResource, object_store: ObjectStoreResource
+) -> dg.MaterializeResult:
     store = feature_store.store()
     objects = object_store.client()
     labels = objects.read_parquet(catalog.LABELS_EXPORT_KEY)
@@ -146,7 +158,9 @@ def training_set(feature_store: FeatureStoreResource, object_store: ObjectStoreR
             "dagster/row_count": frame.height,
             "snapshots": [f"{s:%Y-%m-%d}" for s in snaps],
             "churn_rate": float(frame["churned"].mean() or 0),
-            "rows_missing_features": int(frame.select(catalog.feature_names()).null_count().sum_horizontal()[0]),
+            "rows_missing_features": int(
+                frame.select(catalog.feature_names()).null_count().sum_horizontal()[0]
+            ),
         }
     )
 
@@ -162,8 +176,11 @@ def training_set(feature_store: FeatureStoreResource, object_store: ObjectStoreR
     "log loss, calibration, feature importance), registered as a new version. Retraining policy: a new "
     "version only when the training window has a labelled snapshot the latest version did not see.",
 )
-def churn_model(context: dg.AssetExecutionContext, object_store: ObjectStoreResource,
-                model_registry: ModelRegistryResource):
+def churn_model(
+    context: dg.AssetExecutionContext,
+    object_store: ObjectStoreResource,
+    model_registry: ModelRegistryResource,
+):
     frame = object_store.client().read_parquet(catalog.TRAINING_SET_KEY)
     registry = model_registry.client()
     features = catalog.feature_names()
@@ -172,10 +189,15 @@ def churn_model(context: dg.AssetExecutionContext, object_store: ObjectStoreReso
     if versions:
         last = registry.metadata(versions[-1])
         window = last.get("training_window", {})
-        if (window.get("holdout_snapshots") == split.holdout_snapshots and last.get("features") == features
-                and last.get("params") == training.PARAMS):
-            context.log.info(f"retraining policy: {versions[-1]} already covers the labelled snapshots "
-                             f"up to {split.holdout_snapshots[-1]}; no new version")
+        if (
+            window.get("holdout_snapshots") == split.holdout_snapshots
+            and last.get("features") == features
+            and last.get("params") == training.PARAMS
+        ):
+            context.log.info(
+                f"retraining policy: {versions[-1]} already covers the labelled snapshots "
+                f"up to {split.holdout_snapshots[-1]}; no new version"
+            )
             return
     booster = training.train(split.train, features)
     labels = split.holdout["churned"].to_numpy()
@@ -190,9 +212,12 @@ def churn_model(context: dg.AssetExecutionContext, object_store: ObjectStoreReso
         "num_rounds": training.NUM_ROUNDS,
         "metrics": metrics,
         "feature_importance": training.importance(booster, features),
-        "training_window": {"train_snapshots": split.train_snapshots,
-                            "holdout_snapshots": split.holdout_snapshots,
-                            "train_rows": split.train.height, "holdout_rows": split.holdout.height},
+        "training_window": {
+            "train_snapshots": split.train_snapshots,
+            "holdout_snapshots": split.holdout_snapshots,
+            "train_rows": split.train.height,
+            "holdout_rows": split.holdout.height,
+        },
         "trained_at": datetime.now().isoformat(),
     }
     version, is_new = registry.register(booster.model_to_string(), meta)
@@ -210,7 +235,8 @@ def churn_model(context: dg.AssetExecutionContext, object_store: ObjectStoreReso
             "holdout_rows": split.holdout.height,
             "holdout_snapshots": split.holdout_snapshots,
             "feature_importance": dg.MetadataValue.md(
-                "| feature | gain share |\n|---|---|\n" + "\n".join(f"| {f} | {g:.3f} |" for f, g in top)),
+                "| feature | gain share |\n|---|---|\n" + "\n".join(f"| {f} | {g:.3f} |" for f, g in top)
+            ),
             "calibration": dg.MetadataValue.json(metrics["calibration"]),
         }
     )
@@ -231,21 +257,36 @@ def latest_model_version(instance: dg.DagsterInstance) -> str:
     description="The production model pointer that the endpoint follows. Runs only when churn_model's "
     "quality gate passed: AUC above the floor and no worse than the current production model.",
 )
-def churn_model_deployment(context: dg.AssetExecutionContext,
-                           model_registry: ModelRegistryResource) -> dg.MaterializeResult:
+def churn_model_deployment(
+    context: dg.AssetExecutionContext, model_registry: ModelRegistryResource
+) -> dg.MaterializeResult:
     registry = model_registry.client()
     version = latest_model_version(context.instance)
     current = registry.production()
     if current and current["version"] == version:
         pointer, changed = current, False
     else:
-        pointer, changed = registry.promote(version, reason=f"passed the quality gate in run {context.run_id}"), True
+        pointer, changed = (
+            registry.promote(version, reason=f"passed the quality gate in run {context.run_id}"),
+            True,
+        )
     return dg.MaterializeResult(
-        metadata={"served_version": pointer["version"], "promoted": changed,
-                  "previous_version": (current or {}).get("version", "none"),
-                  "auc": pointer["metrics"].get("auc"), "promoted_at": pointer["promoted_at"]}
+        metadata={
+            "served_version": pointer["version"],
+            "promoted": changed,
+            "previous_version": (current or {}).get("version", "none"),
+            "auc": pointer["metrics"].get("auc"),
+            "promoted_at": pointer["promoted_at"],
+        }
     )
 
 
-ASSETS = [marketing_events, feature_registry, marketing_engagement, online_features, training_set, churn_model,
-          churn_model_deployment]
+ASSETS = [
+    marketing_events,
+    feature_registry,
+    marketing_engagement,
+    online_features,
+    training_set,
+    churn_model,
+    churn_model_deployment,
+]

@@ -41,11 +41,14 @@ def latest_offline_features(object_store: ObjectStoreResource) -> pl.DataFrame:
     blocking=True,
     description="A sample of customers read back through Feast's online API equals their latest offline rows.",
 )
-def online_matches_offline(feature_store: FeatureStoreResource,
-                           object_store: ObjectStoreResource) -> dg.AssetCheckResult:
-    offline = latest_offline_features(object_store).sample(
-        n=min(CONSISTENCY_SAMPLE, latest_offline_features(object_store).height), seed=7
-    ).sort(catalog.ENTITY_KEY)
+def online_matches_offline(
+    feature_store: FeatureStoreResource, object_store: ObjectStoreResource
+) -> dg.AssetCheckResult:
+    offline = (
+        latest_offline_features(object_store)
+        .sample(n=min(CONSISTENCY_SAMPLE, latest_offline_features(object_store).height), seed=7)
+        .sort(catalog.ENTITY_KEY)
+    )
     store = feature_store.store()
     online = store.get_online_features(
         features=store.get_feature_service(catalog.FEATURE_SERVICE),
@@ -61,8 +64,11 @@ def online_matches_offline(feature_store: FeatureStoreResource,
             mismatches.append(f"{name}: {int(bad.sum())} customers differ, e.g. {ids}")
     return dg.AssetCheckResult(
         passed=not mismatches,
-        metadata={"customers_compared": offline.height, "features_compared": len(catalog.feature_names()),
-                  "mismatches": dg.MetadataValue.md("\n".join(f"- {m}" for m in mismatches) or "none")},
+        metadata={
+            "customers_compared": offline.height,
+            "features_compared": len(catalog.feature_names()),
+            "mismatches": dg.MetadataValue.md("\n".join(f"- {m}" for m in mismatches) or "none"),
+        },
         description="; ".join(mismatches) or f"{offline.height} customers identical online and offline",
     )
 
@@ -74,8 +80,12 @@ def online_matches_offline(feature_store: FeatureStoreResource,
     description="Blocks deployment unless the new version's holdout AUC clears the floor and is not worse than "
     "the production model's AUC on the same holdout (within the tolerance).",
 )
-def churn_model_quality(context: dg.AssetCheckExecutionContext, object_store: ObjectStoreResource,
-                        model_registry: ModelRegistryResource, quality_policy: QualityPolicy) -> dg.AssetCheckResult:
+def churn_model_quality(
+    context: dg.AssetCheckExecutionContext,
+    object_store: ObjectStoreResource,
+    model_registry: ModelRegistryResource,
+    quality_policy: QualityPolicy,
+) -> dg.AssetCheckResult:
     registry = model_registry.client()
     version = latest_model_version(context.instance)
     meta = registry.metadata(version)
@@ -91,28 +101,47 @@ def churn_model_quality(context: dg.AssetCheckExecutionContext, object_store: Ob
         split = training.time_split(object_store.client().read_parquet(catalog.TRAINING_SET_KEY))
         prod_meta = registry.metadata(production["version"])
         booster = lgb.Booster(model_str=registry.model_text(production["version"]))
-        production_auc = training.auc(split.holdout["churned"].to_numpy(),
-                                      booster.predict(training.matrix(split.holdout, prod_meta["features"])))
+        production_auc = training.auc(
+            split.holdout["churned"].to_numpy(),
+            booster.predict(training.matrix(split.holdout, prod_meta["features"])),
+        )
         if candidate_auc < production_auc - quality_policy.auc_tolerance:
-            problems.append(f"AUC {candidate_auc:.4f} is worse than production {production['version']} "
-                            f"({production_auc:.4f}) on the same holdout")
+            problems.append(
+                f"AUC {candidate_auc:.4f} is worse than production {production['version']} "
+                f"({production_auc:.4f}) on the same holdout"
+            )
     return dg.AssetCheckResult(
         passed=not problems,
-        metadata={"version": version, "auc": candidate_auc, "auc_floor": quality_policy.auc_floor,
-                  "production_version": (production or {}).get("version", "none"),
-                  "production_auc_same_holdout": production_auc if production_auc is not None else -1.0},
+        metadata={
+            "version": version,
+            "auc": candidate_auc,
+            "auc_floor": quality_policy.auc_floor,
+            "production_version": (production or {}).get("version", "none"),
+            "production_auc_same_holdout": production_auc if production_auc is not None else -1.0,
+        },
         description="; ".join(problems) or f"{version}: AUC {candidate_auc:.4f} passes",
     )
 
 
 CHECKS = [
-    _parquet_check("marketing_events", MARKETING_CURATED_KEY, suites.marketing_events_suite,
-                   "Event types are sent/open/click; customer and timestamp present."),
-    _parquet_check("marketing_engagement", catalog.ENGAGEMENT_KEY,
-                   lambda: suites.feature_suite(catalog.ENGAGEMENT_VIEW, "marketing_engagement"),
-                   "Exactly the catalog's engagement columns, non-null, inside their ranges."),
+    _parquet_check(
+        "marketing_events",
+        MARKETING_CURATED_KEY,
+        suites.marketing_events_suite,
+        "Event types are sent/open/click; customer and timestamp present.",
+    ),
+    _parquet_check(
+        "marketing_engagement",
+        catalog.ENGAGEMENT_KEY,
+        lambda: suites.feature_suite(catalog.ENGAGEMENT_VIEW, "marketing_engagement"),
+        "Exactly the catalog's engagement columns, non-null, inside their ranges.",
+    ),
     online_matches_offline,
-    _parquet_check("training_set", catalog.TRAINING_SET_KEY, suites.training_set_suite,
-                   "Every labelled row got all its features from Feast, labels are 0/1, both classes present."),
+    _parquet_check(
+        "training_set",
+        catalog.TRAINING_SET_KEY,
+        suites.training_set_suite,
+        "Every labelled row got all its features from Feast, labels are 0/1, both classes present.",
+    ),
     churn_model_quality,
 ]

@@ -12,7 +12,9 @@ cloud_refresh = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     description="Refresh the feature store, train, gate and deploy the churn model.",
 )
-marketing_refresh = dg.define_asset_job("marketing_refresh", selection=dg.AssetSelection.assets("marketing_events"))
+marketing_refresh = dg.define_asset_job(
+    "marketing_refresh", selection=dg.AssetSelection.assets("marketing_events")
+)
 
 
 @dg.definitions

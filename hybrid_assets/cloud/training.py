@@ -68,8 +68,9 @@ def matrix(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
 def train(frame: pl.DataFrame, features: list[str]):
     import lightgbm as lgb
 
-    data = lgb.Dataset(matrix(frame, features), label=frame["churned"].to_numpy(), feature_name=features,
-                       free_raw_data=True)
+    data = lgb.Dataset(
+        matrix(frame, features), label=frame["churned"].to_numpy(), feature_name=features, free_raw_data=True
+    )
     return lgb.train(PARAMS, data, num_boost_round=NUM_ROUNDS)
 
 
@@ -112,5 +113,6 @@ def recency_baseline_auc(holdout: pl.DataFrame) -> float:
 def importance(booster, features: list[str]) -> dict[str, float]:
     gains = booster.feature_importance(importance_type="gain")
     total = float(gains.sum()) or 1.0
-    return dict(sorted(((f, float(g) / total) for f, g in zip(features, gains, strict=True)),
-                       key=lambda kv: -kv[1]))
+    return dict(
+        sorted(((f, float(g) / total) for f, g in zip(features, gains, strict=True)), key=lambda kv: -kv[1])
+    )

@@ -3,7 +3,6 @@
 Everything above the export stays in the warehouse; the export is the only thing that crosses to the cloud.
 """
 
-
 import json
 from datetime import date, datetime, timedelta
 
@@ -49,7 +48,12 @@ def split_rows(
     """Accepted rows, and the rest with the first rule each breaks (row rules, duplicate key, unknown customer)."""
     reason = pl.lit(None, dtype=pl.String)
     checks: list[tuple[str, pl.Expr]] = [(r.reason, r.invalid) for r in contract.rules]
-    checks.append((DUPLICATE_KEY, pl.col(contract.key).is_duplicated() & (pl.int_range(pl.len()).over(contract.key) > 0)))
+    checks.append(
+        (
+            DUPLICATE_KEY,
+            pl.col(contract.key).is_duplicated() & (pl.int_range(pl.len()).over(contract.key) > 0),
+        )
+    )
     if known_customers is not None:
         checks.append((UNKNOWN_CUSTOMER, ~pl.col("customer_id").is_in(known_customers.implode())))
     for text, invalid in reversed(checks):  # first rule wins
@@ -72,8 +76,14 @@ def quarantine_rows(contract: TableContract, bad: pl.DataFrame, run_id: str) -> 
             "detected_at": [now] * bad.height,
             "run_id": [run_id] * bad.height,
         },
-        schema={"source_table": pl.String, "row_key": pl.String, "reason": pl.String, "row_json": pl.String,
-                "detected_at": pl.Datetime("us"), "run_id": pl.String},
+        schema={
+            "source_table": pl.String,
+            "row_key": pl.String,
+            "reason": pl.String,
+            "row_json": pl.String,
+            "detected_at": pl.Datetime("us"),
+            "run_id": pl.String,
+        },
     )
 
 
@@ -99,7 +109,9 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
         by_reason = dict(bad.group_by("_reason").len().sort("len", descending=True).iter_rows())
         share = bad.height / rows.height if rows.height else 0.0
         if bad.height:
-            context.log.warning(f"{contract.table}: {bad.height} of {rows.height} rows quarantined: {by_reason}")
+            context.log.warning(
+                f"{contract.table}: {bad.height} of {rows.height} rows quarantined: {by_reason}"
+            )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": accepted.height,
@@ -114,17 +126,20 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
 
 
 customers = _raw_asset(
-    CONTRACTS["customers"], [],
+    CONTRACTS["customers"],
+    [],
     "Customers accepted from the on-prem `customers` table. PII (names, emails, phones, birth dates): this "
     "table never leaves the warehouse. Invalid rows go to platform.quarantine with their reason.",
 )
 transactions = _raw_asset(
-    CONTRACTS["transactions"], ["customers"],
+    CONTRACTS["transactions"],
+    ["customers"],
     "Purchases accepted from the on-prem `transactions` table: no null keys, no negative amounts, no "
     "future timestamps, no duplicate ids, no unknown customers. The rest is quarantined with the reason.",
 )
 support_tickets = _raw_asset(
-    CONTRACTS["support_tickets"], ["customers"],
+    CONTRACTS["support_tickets"],
+    ["customers"],
     "Support tickets accepted from the on-prem `support_tickets` table; invalid rows are quarantined.",
 )
 
@@ -150,7 +165,9 @@ def _ts(day: date) -> datetime:
     description="One row per customer and snapshot (weekly Mondays plus the latest day) with the on-prem "
     "features of the catalog, each computed only from rows before its snapshot. Computed next to the data.",
 )
-def customer_features(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def customer_features(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     wh = warehouse.client()
     start, end = data_window(wh)
     snapshots = catalog.feature_snapshots(start, end)
@@ -186,11 +203,17 @@ def compute_labels(txns: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
         if day + timedelta(days=catalog.LABEL_HORIZON_DAYS) > end:
             continue
         snap = _ts(day)
-        active = txns.filter(
-            pl.col("event_ts").is_between(snap - timedelta(days=catalog.ACTIVE_DAYS), snap, closed="left")
-        ).select(catalog.ENTITY_KEY).unique()
+        active = (
+            txns.filter(
+                pl.col("event_ts").is_between(snap - timedelta(days=catalog.ACTIVE_DAYS), snap, closed="left")
+            )
+            .select(catalog.ENTITY_KEY)
+            .unique()
+        )
         bought = txns.filter(
-            pl.col("event_ts").is_between(snap, snap + timedelta(days=catalog.LABEL_HORIZON_DAYS), closed="left")
+            pl.col("event_ts").is_between(
+                snap, snap + timedelta(days=catalog.LABEL_HORIZON_DAYS), closed="left"
+            )
         )[catalog.ENTITY_KEY].unique()
         frames.append(
             active.with_columns(
@@ -251,14 +274,25 @@ def _export(name: str, table: str, key: str, description: str) -> dg.AssetsDefin
 
 
 customer_feature_export = _export(
-    "customer_feature_export", "customer_features", EXPORT_FEATURES_KEY,
+    "customer_feature_export",
+    "customer_features",
+    EXPORT_FEATURES_KEY,
     "The curated features that cross to the cloud: customer_id, event_timestamp and the catalog's on-prem "
     "features, no PII column (its check fails on any column outside the catalog). Feast's source.",
 )
 churn_label_export = _export(
-    "churn_label_export", "churn_labels", EXPORT_LABELS_KEY,
+    "churn_label_export",
+    "churn_labels",
+    EXPORT_LABELS_KEY,
     "Churn labels that cross to the cloud for training: customer_id, event_timestamp, churned. No PII.",
 )
 
-ASSETS = [customers, transactions, support_tickets, customer_features, churn_labels, customer_feature_export,
-          churn_label_export]
+ASSETS = [
+    customers,
+    transactions,
+    support_tickets,
+    customer_features,
+    churn_labels,
+    customer_feature_export,
+    churn_label_export,
+]

@@ -37,8 +37,10 @@ def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
         by_reason = dict(bad.group_by("reason").len().sort("len", descending=True).iter_rows())
         limit = quality_policy.max_invalid_share
         errors, warnings = [], []
-        message = (f"{bad.height} of {total} {contract.table} rows quarantined ({share:.2%}; limit "
-                   f"{limit:.2%}): {by_reason}")
+        message = (
+            f"{bad.height} of {total} {contract.table} rows quarantined ({share:.2%}; limit "
+            f"{limit:.2%}): {by_reason}"
+        )
         if bad.height:
             (errors if share > limit else warnings).append(message)
         samples = bad.group_by("reason").head(2).head(SAMPLE_ROWS)
@@ -61,8 +63,9 @@ def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
 def _table_check(table: str, suite_fn, description: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=table, name=f"{table}_contract", blocking=True, description=description)
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        return gx_check_result(validate(warehouse.client().query(f"select * from {PLATFORM_SCHEMA}.{table}"),
-                                        suite_fn()))
+        return gx_check_result(
+            validate(warehouse.client().query(f"select * from {PLATFORM_SCHEMA}.{table}"), suite_fn())
+        )
 
     return _check
 
@@ -89,16 +92,20 @@ CHECKS = [
         lambda: feature_suites.feature_suite(catalog.ACTIVITY_VIEW, "customer_features"),
         "Every catalog feature is present, non-null and inside its declared range; keys are unique.",
     ),
-    _table_check("churn_labels", feature_suites.labels_suite,
-                 "Labels are 0/1, one per customer and snapshot."),
+    _table_check(
+        "churn_labels", feature_suites.labels_suite, "Labels are 0/1, one per customer and snapshot."
+    ),
     _export_check(
-        "customer_feature_export", EXPORT_FEATURES_KEY,
+        "customer_feature_export",
+        EXPORT_FEATURES_KEY,
         lambda: feature_suites.feature_suite(catalog.ACTIVITY_VIEW, "customer_feature_export"),
         "Reads the exported Parquet back from the object store: exactly the catalog's columns (so no PII can "
         "cross), non-null, in range.",
     ),
-    _export_check("churn_label_export", EXPORT_LABELS_KEY, feature_suites.labels_suite,
-                  "Reads the exported labels back: exactly customer_id, event_timestamp, churned."),
+    _export_check(
+        "churn_label_export",
+        EXPORT_LABELS_KEY,
+        feature_suites.labels_suite,
+        "Reads the exported labels back: exactly customer_id, event_timestamp, churned.",
+    ),
 ]
-
-

@@ -43,6 +43,8 @@ def build_new_data_sensor(job) -> dg.SensorDefinition:
         before = json.loads(context.cursor) if context.cursor else {}
         changed = sorted(t for t in marks if before.get(t) != marks[t])
         context.update_cursor(cursor)
-        return dg.RunRequest(run_key=cursor, tags={"trigger": "new_onprem_data", "changed": ",".join(changed)})
+        return dg.RunRequest(
+            run_key=cursor, tags={"trigger": "new_onprem_data", "changed": ",".join(changed)}
+        )
 
     return new_onprem_data

@@ -1,0 +1,54 @@
+# Quick start on a fresh machine with Python 3.11 and pip: `make demo`, then `make test`.
+SHELL := /bin/bash
+UV_VERSION := 0.13.8
+PYTHON ?= python3.11
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/uv
+endif
+VENV := .venv
+STAMP := $(VENV)/.synced
+export UV_PYTHON_DOWNLOADS := never
+export GX_ANALYTICS_ENABLED := false
+export DAGSTER_DISABLE_TELEMETRY := 1
+
+.PHONY: env demo test test-embedded lint ui serve feast-ui bench clean help
+
+help:
+	@echo "make demo   - create the environment from uv.lock, generate data, run the whole graph, predict"
+	@echo "make test   - the whole test suite"
+	@echo "make ui     - Dagster webserver + daemon on the instance under HYBRID_HOME (default .hybrid/)"
+	@echo "make serve  - the prediction endpoint on http://127.0.0.1:8000"
+	@echo "make lint   - ruff"
+
+$(UV):
+	$(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+
+$(STAMP): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $(STAMP)
+
+env: $(STAMP)
+
+demo: env
+	$(VENV)/bin/hybrid demo
+
+test: env
+	$(VENV)/bin/pytest -ra
+
+lint: env
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+ui: env
+	$(VENV)/bin/hybrid ui
+
+serve: env
+	$(VENV)/bin/hybrid serve
+
+feast-ui: env
+	$(VENV)/bin/hybrid feast-config
+	cd feature_repo && ../$(VENV)/bin/feast ui
+
+clean:
+	rm -rf .hybrid

@@ -1,0 +1,96 @@
+"""Run the platform's graph through Dagster on the instance under HYBRID_HOME, and summarise the outcome.
+
+Used by `hybrid demo` and by the tests; the Dagster UI (`make ui`) sees the same runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from hybrid_assets.settings import Settings
+
+DAGSTER_YAML = """# Embedded profile: a local Dagster instance (SQLite storage) under HYBRID_HOME.
+telemetry:
+  enabled: false
+"""
+
+
+def prepare_dagster_home(settings: Settings) -> str:
+    """Create the instance folder under HYBRID_HOME and point DAGSTER_HOME at it."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return str(home)
+
+
+def dagster_instance(settings: Settings) -> dg.DagsterInstance:
+    """The persistent Dagster instance of this HYBRID_HOME (created on first use)."""
+    prepare_dagster_home(settings)
+    return dg.DagsterInstance.get()
+
+
+@dataclass
+class CheckOutcome:
+    asset: str
+    check: str
+    passed: bool
+    severity: str
+    description: str
+
+    @property
+    def status(self) -> str:
+        return "PASS" if self.passed else ("WARN" if self.severity == "WARN" else "FAIL")
+
+
+@dataclass
+class RunOutcome:
+    location: str
+    success: bool
+    checks: list[CheckOutcome] = field(default_factory=list)
+    materialized: dict[str, dict] = field(default_factory=dict)
+    step_failures: list[str] = field(default_factory=list)
+
+    @property
+    def blocking_failures(self) -> list[CheckOutcome]:
+        return [c for c in self.checks if c.status == "FAIL"]
+
+
+def run_location(location: str, instance: dg.DagsterInstance) -> RunOutcome:
+    """Execute the location's refresh job (all its assets and checks) and collect what happened."""
+    if location == "onprem":
+        from hybrid_assets.onprem.definitions import defs
+    else:
+        from hybrid_assets.cloud.definitions import defs
+    job = defs().resolve_job_def(f"{location}_refresh")
+    result = job.execute_in_process(
+        instance=instance, raise_on_error=False, tags={"launched_by": "hybrid demo"}
+    )
+    outcome = RunOutcome(location=location, success=result.success)
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            e = event.event_specific_data
+            outcome.checks.append(
+                CheckOutcome(
+                    e.asset_key.to_user_string(),
+                    e.check_name,
+                    e.passed,
+                    e.severity.value,
+                    e.description or "",
+                )
+            )
+        elif event.event_type_value == "ASSET_MATERIALIZATION":
+            m = event.event_specific_data.materialization
+            outcome.materialized[m.asset_key.to_user_string()] = {k: v.value for k, v in m.metadata.items()}
+        elif event.event_type_value == "STEP_FAILURE":
+            err = event.event_specific_data.error
+            message = (err.cause.message if err and err.cause else err.message if err else "").strip()
+            outcome.step_failures.append(
+                f"{event.step_key}: {message.splitlines()[-1] if message else 'failed'}"
+            )
+    return outcome

@@ -1,0 +1,155 @@
+"""Shared fixtures: one fully materialized platform per session (real Dagster runs, real GX, real Feast,
+real LightGBM) on a temporary HYBRID_HOME, plus helpers to run more homes side by side."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+TEST_CUSTOMERS = 6000
+TEST_DAYS = 180
+
+
+@contextmanager
+def hybrid_env(home: Path, **extra: str):
+    """Point the platform at ``home`` (and extra settings) for the duration of the block."""
+    values = {"HYBRID_HOME": str(home), "HYBRID_PROFILE": "embedded", **extra}
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass
+class Platform:
+    home: Path
+    settings: object
+    instance: dg.DagsterInstance
+    onprem: object
+    cloud: object
+
+    def generator(self):
+        from hybrid_assets.generator import Generator
+        from resources.object_store import ObjectStore
+        from resources.warehouse import DuckDBWarehouse
+
+        return Generator(
+            self.home,
+            DuckDBWarehouse(self.settings.warehouse_path),
+            ObjectStore(self.settings.object_store_root),
+        )
+
+    def warehouse(self):
+        from resources.warehouse import DuckDBWarehouse
+
+        return DuckDBWarehouse(self.settings.warehouse_path)
+
+    def object_store(self):
+        from resources.object_store import ObjectStore
+
+        return ObjectStore(self.settings.object_store_root)
+
+    def registry(self):
+        from resources.model_registry import ModelRegistry
+
+        return ModelRegistry(self.object_store())
+
+    def run(self, location: str):
+        from hybrid_assets.platform import run_location
+
+        with hybrid_env(self.home):
+            return run_location(location, self.instance)
+
+
+def build_platform(home: Path, customers: int, days: int, run: bool = True) -> Platform:
+    from hybrid_assets.settings import load_settings
+
+    with hybrid_env(home):
+        settings = load_settings()
+    platform = Platform(home, settings, dg.DagsterInstance.ephemeral(), None, None)
+    platform.generator().create(n_customers=customers, days=days)
+    if run:
+        platform.onprem = platform.run("onprem")
+        assert platform.onprem.success, platform.onprem.step_failures + [
+            c.description for c in platform.onprem.blocking_failures
+        ]
+        platform.cloud = platform.run("cloud")
+        assert platform.cloud.success, platform.cloud.step_failures + [
+            c.description for c in platform.cloud.blocking_failures
+        ]
+    return platform
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory) -> Platform:
+    return build_platform(tmp_path_factory.mktemp("platform"), TEST_CUSTOMERS, TEST_DAYS)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_server(home: Path, poll_seconds: float = 0.5):
+    """`hybrid serve` in a subprocess on a free loopback port; yields its base URL once /ready answers."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "HYBRID_HOME": str(home),
+        "HYBRID_PROFILE": "embedded",
+        "HYBRID_MODEL_POLL_SECONDS": str(poll_seconds),
+    }
+    log = home / f"serve-{port}.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hybrid_assets.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not ready: {log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

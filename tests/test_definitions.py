@@ -1,0 +1,81 @@
+"""The definitions of both code locations load without any server or data, and the boundary holds."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from tests.conftest import hybrid_env
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "definitions.txt"
+
+
+def _load(home: Path, **env):
+    from hybrid_assets.cloud.definitions import defs as cloud_defs
+    from hybrid_assets.onprem.definitions import defs as onprem_defs
+
+    with hybrid_env(home, **env):
+        return onprem_defs(), cloud_defs()
+
+
+def _describe(location: str, defs: dg.Definitions) -> list[str]:
+    graph = defs.resolve_asset_graph()
+    lines = [
+        f"{location} asset {k.to_user_string()} group={graph.get(k).group_name}"
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).is_materializable
+    ]
+    lines += [f"{location} check {k.asset_key.to_user_string()}.{k.name}" for k in graph.asset_check_keys]
+    lines += [f"{location} job {j.name}" for j in defs.resolve_all_job_defs() if not j.name.startswith("__")]
+    lines += [f"{location} sensor {s.name}" for s in (defs.sensors or [])]
+    return sorted(lines)
+
+
+def test_definitions_load_without_any_server_or_data(tmp_path):
+    home = tmp_path / "never-created"
+    onprem, cloud = _load(home)
+    assert onprem.resolve_asset_graph().get_all_asset_keys()
+    assert cloud.resolve_asset_graph().get_all_asset_keys()
+    assert not home.exists(), "loading definitions must not create state or connect anywhere"
+
+
+def test_definitions_snapshot(tmp_path):
+    """Every asset key, check, job and sensor; a rename shows up as a diff of tests/snapshots/definitions.txt."""
+    onprem, cloud = _load(tmp_path)
+    lines = _describe("onprem", onprem) + _describe("cloud", cloud)
+    assert "\n".join(lines) + "\n" == SNAPSHOT.read_text()
+
+
+def test_cloud_location_has_no_warehouse_connection(tmp_path):
+    onprem, cloud = _load(tmp_path)
+    assert "warehouse" in onprem.resources
+    assert not any("warehouse" in key.lower() for key in cloud.resources)
+    for resource in cloud.resources.values():
+        assert "onprem.duckdb" not in repr(resource)
+
+
+def test_cloud_assets_depend_on_onprem_export_keys(tmp_path):
+    onprem, cloud = _load(tmp_path)
+    exported = {k.to_user_string() for k in onprem.resolve_asset_graph().get_all_asset_keys()}
+    cloud_graph = cloud.resolve_asset_graph()
+    upstream = {
+        d.to_user_string()
+        for k in cloud_graph.get_all_asset_keys()
+        if cloud_graph.get(k).is_materializable
+        for d in cloud_graph.get(k).parent_keys
+    }
+    crossing = upstream - {
+        k.to_user_string() for k in cloud_graph.get_all_asset_keys() if cloud_graph.get(k).is_materializable
+    }
+    assert crossing == {"customer_feature_export", "churn_label_export"}
+    assert crossing <= exported
+
+
+def test_every_asset_and_check_is_described(tmp_path):
+    for defs in _load(tmp_path):
+        graph = defs.resolve_asset_graph()
+        for key in graph.get_all_asset_keys():
+            node = graph.get(key)
+            if node.is_materializable:
+                assert node.description and len(node.description) > 40, key
+        for check in defs.resolve_asset_graph().asset_check_keys:
+            assert graph.get_check_spec(check).description, check

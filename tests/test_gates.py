@@ -1,0 +1,140 @@
+"""The gates: bad data stops the graph, keeps the last good outputs, and says exactly what is wrong.
+
+One platform for the module; each test leaves the source tables as it found them.
+"""
+
+import hashlib
+from datetime import datetime
+
+import polars as pl
+import pytest
+
+from hybrid_assets import catalog
+from resources.warehouse import QUARANTINE_TABLE
+from tests.conftest import build_platform, hybrid_env
+
+DOWNSTREAM_OF_TRANSACTIONS = {
+    "customer_features",
+    "churn_labels",
+    "customer_feature_export",
+    "churn_label_export",
+}
+
+
+@pytest.fixture(scope="module")
+def gated(tmp_path_factory):
+    return build_platform(tmp_path_factory.mktemp("gated"), customers=3000, days=150)
+
+
+def _online(platform, ids):
+    from resources.feature_store import open_feature_store
+
+    store = open_feature_store(platform.home, "embedded")
+    return store.get_online_features(
+        features=store.get_feature_service(catalog.FEATURE_SERVICE),
+        entity_rows=[{"customer_id": i} for i in ids],
+    ).to_dict()
+
+
+def _digest(platform, key):
+    return hashlib.sha256(platform.object_store().get_bytes(key)).hexdigest()
+
+
+def _bad_rows(wh, n: int, **override) -> pl.DataFrame:
+    base = wh.query(f"select * from transactions order by transaction_id limit {n}")
+    top = wh.scalar("select max(transaction_id) from transactions")
+    frame = base.with_columns(transaction_id=pl.int_range(top + 1, top + 1 + n, dtype=pl.Int64))
+    return frame.with_columns(**{k: pl.lit(v).cast(frame.schema[k]) for k, v in override.items()})
+
+
+def test_corrupt_rows_block_downstream_and_keep_the_last_good_outputs(gated):
+    wh = gated.warehouse()
+    ids = (
+        gated.object_store()
+        .read_parquet(catalog.LABELS_EXPORT_KEY)["customer_id"]
+        .unique()
+        .head(10)
+        .to_list()
+    )
+    before = {
+        "export": _digest(gated, catalog.ACTIVITY_EXPORT_KEY),
+        "features": wh.query("select * from platform.customer_features"),
+        "online": _online(gated, ids),
+        "production": gated.registry().production(),
+    }
+    rows = wh.scalar("select count(*) from transactions")
+    bad = _bad_rows(wh, int(rows * 0.03), amount=-12.5)
+    wh.append("transactions", bad)
+    try:
+        outcome = gated.run("onprem")
+        assert not outcome.success
+        check = next(c for c in outcome.checks if c.check == "transactions_contract")
+        assert check.status == "FAIL"
+        assert "rows quarantined" in check.description and "limit 1.00%" in check.description
+        assert "null or negative amount" in check.description
+        assert not DOWNSTREAM_OF_TRANSACTIONS & set(outcome.materialized)
+        # last good outputs untouched
+        assert _digest(gated, catalog.ACTIVITY_EXPORT_KEY) == before["export"]
+        assert wh.query("select * from platform.customer_features").equals(before["features"])
+        assert _online(gated, ids) == before["online"]
+        assert gated.registry().production() == before["production"]
+        # the bad rows are kept for inspection, each with its reason
+        quarantined = wh.query(
+            f"select row_key, reason from {QUARANTINE_TABLE} where source_table = 'transactions' "
+            "and reason = 'null or negative amount'"
+        )
+        assert {str(i) for i in bad["transaction_id"]} <= set(quarantined["row_key"])
+    finally:
+        wh.execute("delete from transactions where transaction_id >= ?", [int(bad["transaction_id"].min())])
+
+
+def test_failed_expectation_is_named_with_counts_and_samples(gated):
+    wh = gated.warehouse()
+    bad = _bad_rows(
+        wh, 3, category="weapons"
+    )  # a valid row otherwise: passes quarantine, fails the GX value set
+    wh.append("transactions", bad)
+    try:
+        outcome = gated.run("onprem")
+        check = next(c for c in outcome.checks if c.check == "transactions_contract")
+        assert check.status == "FAIL"
+        assert "expect_column_values_to_be_in_set on category: 3 unexpected" in check.description
+        assert "weapons" in check.description
+        assert "customer_features" not in outcome.materialized
+    finally:
+        wh.execute("delete from transactions where transaction_id >= ?", [int(bad["transaction_id"].min())])
+
+
+def test_schema_change_fails_naming_the_column(gated):
+    wh = gated.warehouse()
+    wh.execute("alter table transactions rename column amount to amount_usd")
+    try:
+        outcome = gated.run("onprem")
+        assert not outcome.success
+        failure = " ".join(outcome.step_failures)
+        assert "missing column(s) amount" in failure and "unexpected column(s) amount_usd" in failure
+        assert not outcome.materialized.keys() & ({"transactions"} | DOWNSTREAM_OF_TRANSACTIONS)
+    finally:
+        wh.execute("alter table transactions rename column amount_usd to amount")
+
+
+def test_model_gate_blocks_a_worse_model(gated):
+    """A new model that fails the quality gate is registered for inspection but never deployed."""
+    production = gated.registry().production()
+    gated.generator().append(days=7)  # a new labelled snapshot: the retraining policy trains a new version
+    assert gated.run("onprem").success
+    with hybrid_env(gated.home, HYBRID_AUC_FLOOR="0.999"):
+        from hybrid_assets.platform import run_location
+
+        outcome = run_location("cloud", gated.instance)
+    assert not outcome.success
+    gate = next(c for c in outcome.checks if c.check == "churn_model_quality")
+    assert gate.status == "FAIL" and "below the floor 1.00" in gate.description
+    assert "churn_model" in outcome.materialized and "churn_model_deployment" not in outcome.materialized
+    assert outcome.materialized["churn_model"]["version"] != production["version"]
+    assert gated.registry().production() == production
+    # online features did move on: they do not depend on the model
+    assert "online_features" in outcome.materialized
+    assert datetime.fromisoformat(
+        outcome.materialized["online_features"]["latest_feature_timestamp"]
+    ) > datetime(2026, 8, 29)

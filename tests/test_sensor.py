@@ -1,0 +1,38 @@
+"""The on-prem sensor: new rows in the warehouse give a RunRequest; no new rows give none."""
+
+import dagster as dg
+
+from hybrid_assets.onprem.definitions import onprem_refresh
+from hybrid_assets.onprem.sensors import build_new_data_sensor
+from resources.warehouse import WarehouseResource
+from tests.conftest import build_platform
+
+
+def _tick(sensor, instance, cursor, path):
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"warehouse": WarehouseResource(duckdb_path=path)}
+    )
+    result = sensor(context)
+    return result, context.cursor
+
+
+def test_new_rows_request_a_run_and_no_new_rows_do_not(tmp_path):
+    platform = build_platform(tmp_path, customers=300, days=20, run=False)
+    path = str(platform.settings.warehouse_path)
+    sensor = build_new_data_sensor(onprem_refresh)
+    first, cursor = _tick(sensor, platform.instance, None, path)
+    assert isinstance(first, dg.RunRequest)
+    again, same = _tick(sensor, platform.instance, cursor, path)
+    assert isinstance(again, dg.SkipReason) and same == cursor
+    platform.generator().append(days=1)
+    new, moved = _tick(sensor, platform.instance, cursor, path)
+    assert isinstance(new, dg.RunRequest)
+    assert moved != cursor and new.run_key == moved
+    assert "transactions" in new.tags["changed"]
+
+
+def test_unreadable_warehouse_skips_with_a_reason(tmp_path):
+    sensor = build_new_data_sensor(onprem_refresh)
+    result, _ = _tick(sensor, dg.DagsterInstance.ephemeral(), None, str(tmp_path / "missing.duckdb"))
+    assert isinstance(result, dg.SkipReason)
+    assert "missing.duckdb" in result.skip_message
