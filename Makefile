@@ -2,29 +2,29 @@
 SHELL := /bin/bash
 UV_VERSION := 0.13.8
 PYTHON ?= python3.11
-UV := $(shell command -v uv 2>/dev/null)
-ifeq ($(UV),)
-UV := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/uv
-endif
+# The locker: uv from the lock file's era, installed with pip when missing, run as a module so its scripts
+# folder need not be on PATH.
+UV := $(PYTHON) -m uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: env demo test test-embedded lint ui serve feast-ui bench clean help
+.PHONY: env demo test lint ui serve feast-ui clean help
 
 help:
 	@echo "make demo   - create the environment from uv.lock, generate data, run the whole graph, predict"
 	@echo "make test   - the whole test suite"
 	@echo "make ui     - Dagster webserver + daemon on the instance under HYBRID_HOME (default .hybrid/)"
 	@echo "make serve  - the prediction endpoint on http://127.0.0.1:8000"
+	@echo "make feast-ui - the Feast UI over feature_repo/"
 	@echo "make lint   - ruff"
+	@echo "make clean  - delete HYBRID_HOME (default .hybrid/): data, instance, feature store, models"
 
-$(UV):
-	$(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
-
-$(STAMP): uv.lock pyproject.toml | $(UV)
+$(STAMP): uv.lock pyproject.toml
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)" \
+	  || $(PYTHON) -m pip install --quiet --user --break-system-packages "uv==$(UV_VERSION)"
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $(STAMP)
 
@@ -51,4 +51,4 @@ feast-ui: env
 	cd feature_repo && ../$(VENV)/bin/feast ui
 
 clean:
-	rm -rf .hybrid
+	rm -rf "$${HYBRID_HOME:-$(CURDIR)/.hybrid}"

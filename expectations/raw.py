@@ -3,6 +3,7 @@ GX suite that the accepted rows must pass before anything downstream runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,23 +21,43 @@ SEVERITIES = ["low", "medium", "high", "critical"]
 @dataclass(frozen=True)
 class RowRule:
     reason: str
-    invalid: pl.Expr  # true for a row that breaks the rule
+    invalid: Callable[[], pl.Expr]  # built when the rule runs (rules about "now" must see the run's clock)
 
 
 @dataclass(frozen=True)
 class TableContract:
     table: str
     key: str
-    columns: dict[str, str]  # name -> logical type
+    columns: dict[str, str]  # name -> logical type (a type family: BIGINT, VARCHAR, DATE, TIMESTAMP, DECIMAL)
     rules: tuple[RowRule, ...]
+    arrival: str  # column that orders arrivals: of duplicate keys, the first to arrive is accepted
     references_customers: bool = False
 
     def suite(self):
         return _suite(self)
 
 
-def _future(column: str) -> pl.Expr:
-    return pl.col(column) > pl.lit(datetime.now())
+def _future(column: str) -> Callable[[], pl.Expr]:
+    return lambda: pl.col(column) > pl.lit(datetime.now())
+
+
+def _null(column: str) -> Callable[[], pl.Expr]:
+    return lambda: pl.col(column).is_null()
+
+
+TYPE_FAMILIES = {
+    "BIGINT": ("BIGINT", "INT8", "INTEGER", "INT", "INT4", "HUGEINT"),
+    "VARCHAR": ("VARCHAR", "TEXT", "CHARACTER VARYING", "STRING"),
+    "DATE": ("DATE",),
+    "TIMESTAMP": ("TIMESTAMP", "TIMESTAMP WITHOUT TIME ZONE", "DATETIME"),
+    "DECIMAL": ("DECIMAL", "NUMERIC"),
+}
+
+
+def type_matches(expected: str, found: str) -> bool:
+    """Does a warehouse column type belong to the contract's type family (DECIMAL(12,2) is a DECIMAL)?"""
+    base = found.upper().split("(")[0].strip()
+    return base in TYPE_FAMILIES[expected]
 
 
 CUSTOMERS = TableContract(
@@ -53,10 +74,11 @@ CUSTOMERS = TableContract(
         "plan": "VARCHAR",
     },
     rules=(
-        RowRule("null key customer_id", pl.col("customer_id").is_null()),
-        RowRule("null signup_date", pl.col("signup_date").is_null()),
-        RowRule("signup_date in the future", pl.col("signup_date") > pl.lit(datetime.now().date())),
+        RowRule("null key customer_id", _null("customer_id")),
+        RowRule("null signup_date", _null("signup_date")),
+        RowRule("signup_date in the future", lambda: pl.col("signup_date") > pl.lit(datetime.now().date())),
     ),
+    arrival="signup_date",
 )
 TRANSACTIONS = TableContract(
     table="transactions",
@@ -71,12 +93,13 @@ TRANSACTIONS = TableContract(
         "ingested_at": "TIMESTAMP",
     },
     rules=(
-        RowRule("null key transaction_id", pl.col("transaction_id").is_null()),
-        RowRule("null customer_id", pl.col("customer_id").is_null()),
-        RowRule("null or negative amount", pl.col("amount").is_null() | (pl.col("amount") < 0)),
-        RowRule("null event_ts", pl.col("event_ts").is_null()),
+        RowRule("null key transaction_id", _null("transaction_id")),
+        RowRule("null customer_id", _null("customer_id")),
+        RowRule("null or negative amount", lambda: pl.col("amount").is_null() | (pl.col("amount") < 0)),
+        RowRule("null event_ts", _null("event_ts")),
         RowRule("event_ts in the future", _future("event_ts")),
     ),
+    arrival="ingested_at",
     references_customers=True,
 )
 SUPPORT_TICKETS = TableContract(
@@ -90,12 +113,13 @@ SUPPORT_TICKETS = TableContract(
         "resolved_ts": "TIMESTAMP",
     },
     rules=(
-        RowRule("null key ticket_id", pl.col("ticket_id").is_null()),
-        RowRule("null customer_id", pl.col("customer_id").is_null()),
-        RowRule("null opened_ts", pl.col("opened_ts").is_null()),
+        RowRule("null key ticket_id", _null("ticket_id")),
+        RowRule("null customer_id", _null("customer_id")),
+        RowRule("null opened_ts", _null("opened_ts")),
         RowRule("opened_ts in the future", _future("opened_ts")),
-        RowRule("resolved before opened", pl.col("resolved_ts") < pl.col("opened_ts")),
+        RowRule("resolved before opened", lambda: pl.col("resolved_ts") < pl.col("opened_ts")),
     ),
+    arrival="opened_ts",
     references_customers=True,
 )
 CONTRACTS = {c.table: c for c in (CUSTOMERS, TRANSACTIONS, SUPPORT_TICKETS)}

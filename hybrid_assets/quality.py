@@ -10,7 +10,7 @@ class QualityPolicy(dg.ConfigurableResource):
 
     max_invalid_share: float = 0.01
     auc_floor: float = 0.70
-    auc_tolerance: float = 0.005
+    auc_tolerance: float = 0.01
 
 
 def gx_check_result(

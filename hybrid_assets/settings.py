@@ -46,7 +46,7 @@ class Settings:
     # data-quality and deployment policy
     max_invalid_share: float = 0.01
     auc_floor: float = 0.70
-    auc_tolerance: float = 0.005
+    auc_tolerance: float = 0.01
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -90,7 +90,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         redis_url=merged.get("HYBRID_REDIS_URL"),
         max_invalid_share=float(merged.get("HYBRID_MAX_INVALID_SHARE", "0.01")),
         auc_floor=float(merged.get("HYBRID_AUC_FLOOR", "0.70")),
-        auc_tolerance=float(merged.get("HYBRID_AUC_TOLERANCE", "0.005")),
+        auc_tolerance=float(merged.get("HYBRID_AUC_TOLERANCE", "0.01")),
     )
     if profile == "hybrid":
         missing = [

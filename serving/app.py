@@ -12,6 +12,7 @@ import os
 import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -33,7 +34,7 @@ class PredictRequest(BaseModel):
 
 
 class PredictBatchRequest(BaseModel):
-    customer_ids: list[int] = Field(min_length=1, max_length=MAX_BATCH)
+    customer_ids: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class Prediction(BaseModel):
@@ -85,7 +86,7 @@ class ModelHolder:
                 self.current = LoadedModel(pointer["version"], booster, list(meta["features"]))
                 log.info("serving model %s", pointer["version"])
             self.last_error = None
-        except Exception as exc:  # keep serving the loaded model; /ready reports the problem
+        except Exception as exc:  # keep serving the loaded model; /ready reports it only if none is loaded
             self.last_error = f"model registry: {exc}"
             log.warning("model refresh failed: %s", exc)
 

@@ -129,7 +129,7 @@ def test_model_gate_blocks_a_worse_model(gated):
         outcome = run_location("cloud", gated.instance)
     assert not outcome.success
     gate = next(c for c in outcome.checks if c.check == "churn_model_quality")
-    assert gate.status == "FAIL" and "below the floor 1.00" in gate.description
+    assert gate.status == "FAIL" and "below the floor 0.999" in gate.description
     assert "churn_model" in outcome.materialized and "churn_model_deployment" not in outcome.materialized
     assert outcome.materialized["churn_model"]["version"] != production["version"]
     assert gated.registry().production() == production

@@ -48,6 +48,7 @@ def test_endpoint_over_http(platform):
         r = httpx.post(f"{base}/predict", content=b"{not json", headers={"content-type": "application/json"})
         assert r.status_code == 422
         assert httpx.post(f"{base}/predict/batch", json={"customer_ids": []}).status_code == 422
+        assert httpx.post(f"{base}/predict/batch", json={"customer_ids": [1, -5]}).status_code == 422
 
 
 def test_served_features_equal_latest_offline_features_and_plain_prediction(platform):

@@ -27,7 +27,18 @@ CLOUD_SOURCES, FEATURE_STORE, TRAINING, MODEL, DEPLOYMENT = (
 )
 ACTIVITY_EXPORT, LABEL_EXPORT = "customer_feature_export", "churn_label_export"
 RETRY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
-FOLLOW_UPSTREAM = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+_A = dg.AutomationCondition
+# eager() reacts to upstream updates but, by design, not to assets that were already missing when the
+# automation sensor first saw them; on a fresh deployment everything is. So also fill a missing asset once
+# its upstream exists (and stop after a failure instead of retrying it on every tick).
+FILL_MISSING = (
+    _A.missing()
+    & ~_A.any_deps_missing()
+    & ~_A.in_progress()
+    & ~_A.any_deps_in_progress()
+    & ~_A.execution_failed()
+).with_label("fill_missing")
+FOLLOW_UPSTREAM = (_A.eager() | FILL_MISSING) & _A.all_deps_blocking_checks_passed()
 
 
 def _repo_version() -> str:
@@ -66,7 +77,8 @@ def marketing_events(object_store: ObjectStoreResource) -> dg.MaterializeResult:
 @dg.asset(
     group_name=FEATURE_STORE,
     kinds={"feast"},
-    automation_condition=dg.AutomationCondition.eager(),
+    code_version=_repo_version(),
+    automation_condition=_A.eager() | _A.code_version_changed() | FILL_MISSING,
     description="`feast apply` of feature_repo/: the customer entity, the customer_activity and "
     "marketing_engagement feature views (schemas from the catalog) and the churn_prediction feature service.",
 )

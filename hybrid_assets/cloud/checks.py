@@ -92,7 +92,7 @@ def churn_model_quality(
     candidate_auc = meta["metrics"]["auc"]
     problems = []
     if candidate_auc < quality_policy.auc_floor:
-        problems.append(f"AUC {candidate_auc:.4f} is below the floor {quality_policy.auc_floor:.2f}")
+        problems.append(f"AUC {candidate_auc:.4f} is below the floor {quality_policy.auc_floor:g}")
     production = registry.production()
     production_auc = None
     if production and production["version"] != version:

@@ -9,7 +9,9 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 import polars as pl
 
-from expectations.raw import CONTRACTS, DUPLICATE_KEY, UNKNOWN_CUSTOMER, TableContract
+from expectations import features as feature_suites
+from expectations.raw import CONTRACTS, DUPLICATE_KEY, UNKNOWN_CUSTOMER, TableContract, type_matches
+from expectations.runner import validate
 from hybrid_assets import catalog
 from resources.object_store import ObjectStoreResource
 from resources.warehouse import PLATFORM_SCHEMA, WarehouseResource
@@ -21,24 +23,36 @@ RETRY = dg.RetryPolicy(max_retries=2, delay=2, backoff=dg.Backoff.EXPONENTIAL)
 
 
 class SchemaMismatch(dg.Failure):
-    pass
+    """The source table no longer matches its contract. Not retried: only a person can fix it."""
+
+    def __init__(self, description: str, metadata: dict | None = None):
+        super().__init__(description=description, metadata=metadata, allow_retries=False)
 
 
 def check_schema(contract: TableContract, found: dict[str, str]) -> None:
-    """Fail with the names of missing and unexpected columns (a rename shows up as one of each)."""
+    """Fail naming missing, unexpected and retyped columns (a rename shows up as missing + unexpected)."""
     if not found:
-        raise SchemaMismatch(description=f"source table {contract.table} does not exist in the warehouse")
+        raise SchemaMismatch(f"source table {contract.table} does not exist in the warehouse")
     missing = [c for c in contract.columns if c not in found]
     unexpected = [c for c in found if c not in contract.columns]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing column(s) {', '.join(missing)}")
-        if unexpected:
-            parts.append(f"unexpected column(s) {', '.join(unexpected)}")
+    retyped = [
+        f"{c} is {found[c]}, expected {t}"
+        for c, t in contract.columns.items()
+        if c in found and not type_matches(t, found[c])
+    ]
+    parts = [
+        f"{label} {', '.join(names)}"
+        for label, names in (
+            ("missing column(s)", missing),
+            ("unexpected column(s)", unexpected),
+            ("wrong type:", retyped),
+        )
+        if names
+    ]
+    if parts:
         raise SchemaMismatch(
-            description=f"schema of source table {contract.table} changed: {'; '.join(parts)}",
-            metadata={"missing_columns": missing, "unexpected_columns": unexpected},
+            f"schema of source table {contract.table} changed: {'; '.join(parts)}",
+            metadata={"missing_columns": missing, "unexpected_columns": unexpected, "wrong_types": retyped},
         )
 
 
@@ -47,7 +61,7 @@ def split_rows(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Accepted rows, and the rest with the first rule each breaks (row rules, duplicate key, unknown customer)."""
     reason = pl.lit(None, dtype=pl.String)
-    checks: list[tuple[str, pl.Expr]] = [(r.reason, r.invalid) for r in contract.rules]
+    checks: list[tuple[str, pl.Expr]] = [(r.reason, r.invalid()) for r in contract.rules]
     checks.append(
         (
             DUPLICATE_KEY,
@@ -100,7 +114,10 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         wh = warehouse.client()
         check_schema(contract, wh.columns(contract.table))
-        rows = wh.query(f"select {', '.join(contract.columns)} from {contract.table}")
+        rows = wh.query(
+            f"select {', '.join(contract.columns)} from {contract.table} "
+            f"order by {contract.arrival} nulls last, {contract.key}"
+        )
         known = None
         if contract.references_customers:
             known = wh.query(f"select customer_id from {PLATFORM_SCHEMA}.customers")["customer_id"]
@@ -251,7 +268,7 @@ def churn_labels(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
-def _export(name: str, table: str, key: str, description: str) -> dg.AssetsDefinition:
+def _export(name: str, table: str, key: str, suite_fn, description: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=name,
         group_name=EXPORT_GROUP,
@@ -264,6 +281,12 @@ def _export(name: str, table: str, key: str, description: str) -> dg.AssetsDefin
     )
     def _asset(warehouse: WarehouseResource, object_store: ObjectStoreResource) -> dg.MaterializeResult:
         frame = warehouse.client().query(f"select * from {PLATFORM_SCHEMA}.{table}")
+        # Audit before publishing: a bad export never becomes visible to Feast or the cloud location.
+        audit = validate(frame, suite_fn())
+        if not audit.success:
+            raise dg.Failure(
+                description=f"not exported, the previous export stays: {audit.summary()}", allow_retries=False
+            )
         store = object_store.client()
         store.write_parquet(key, frame)  # one atomic object: readers see the old export or the new one
         return dg.MaterializeResult(
@@ -277,6 +300,7 @@ customer_feature_export = _export(
     "customer_feature_export",
     "customer_features",
     EXPORT_FEATURES_KEY,
+    lambda: feature_suites.feature_suite(catalog.ACTIVITY_VIEW, "customer_feature_export"),
     "The curated features that cross to the cloud: customer_id, event_timestamp and the catalog's on-prem "
     "features, no PII column (its check fails on any column outside the catalog). Feast's source.",
 )
@@ -284,6 +308,7 @@ churn_label_export = _export(
     "churn_label_export",
     "churn_labels",
     EXPORT_LABELS_KEY,
+    feature_suites.labels_suite,
     "Churn labels that cross to the cloud for training: customer_id, event_timestamp, churned. No PII.",
 )
 
