@@ -11,17 +11,23 @@ import time
 from datetime import date
 from pathlib import Path
 
-from hybrid_assets.settings import FEATURE_REPO, Settings, load_settings
+from hybrid_assets.catalog import LABELS_EXPORT_KEY
+from hybrid_assets.settings import FEATURE_REPO, Settings, require_services
+from hybrid_assets.settings import load_settings as _load_settings
+
+
+def load_settings() -> Settings:
+    """Settings of the active profile; the hybrid profile must know where its services are."""
+    return require_services(_load_settings())
 
 
 def _generator(settings: Settings):
     from hybrid_assets.generator import Generator
     from resources.object_store import ObjectStore
-    from resources.warehouse import DuckDBWarehouse
+    from resources.warehouse import warehouse_for
 
-    return Generator(
-        settings.home, DuckDBWarehouse(settings.warehouse_path), ObjectStore(settings.object_store_root)
-    )
+    store = ObjectStore(settings.object_store_root, endpoint=settings.s3_endpoint)
+    return Generator(settings.home, warehouse_for(settings), store)
 
 
 def cmd_generate(args) -> int:
@@ -46,14 +52,10 @@ def cmd_generate(args) -> int:
 
 def cmd_truth(args) -> int:
     from hybrid_assets.generator import true_churn_probability
-    from resources.warehouse import DuckDBWarehouse
+    from resources.warehouse import warehouse_for
 
     settings = load_settings()
-    frame = true_churn_probability(
-        settings.home,
-        DuckDBWarehouse(settings.warehouse_path, read_only=True),
-        date.fromisoformat(args.snapshot),
-    )
+    frame = true_churn_probability(settings.home, warehouse_for(settings), date.fromisoformat(args.snapshot))
     if args.out:
         frame.write_csv(args.out)
         print(f"wrote {frame.height} rows to {args.out}")
@@ -148,7 +150,7 @@ def _demo_prediction(settings: Settings, cloud) -> int:
 
     customer = int(
         ObjectStore(settings.object_store_root, endpoint=settings.s3_endpoint).read_parquet(
-            "exports/churn_labels.parquet", columns=["customer_id"]
+            LABELS_EXPORT_KEY, columns=["customer_id"]
         )["customer_id"][0]
     )
     port = _free_port()
@@ -219,12 +221,23 @@ def cmd_ui(args) -> int:
     return 0
 
 
+def cmd_services(args) -> int:
+    from hybrid_assets import services
+
+    home = _load_settings(apply_env_file=False).home
+    if args.action == "up":
+        services.up(home)
+    else:
+        services.down(home)
+    return 0
+
+
 def cmd_quarantine(args) -> int:
-    from resources.warehouse import QUARANTINE_TABLE, DuckDBWarehouse
+    from resources.warehouse import PLATFORM_SCHEMA, QUARANTINE_TABLE, warehouse_for
 
     settings = load_settings()
-    wh = DuckDBWarehouse(settings.warehouse_path, read_only=True)
-    if not wh.table_exists("quarantine", "platform"):
+    wh = warehouse_for(settings)
+    if not wh.table_exists("quarantine", PLATFORM_SCHEMA):
         print("no quarantine table yet: materialize the raw assets first")
         return 0
     print(
@@ -274,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3000)
     p.set_defaults(fn=cmd_ui)
+
+    p = sub.add_parser("services", help="start (up) or stop (down) local PostgreSQL, S3 API and Redis")
+    p.add_argument("action", choices=["up", "down"])
+    p.set_defaults(fn=cmd_services)
 
     p = sub.add_parser("docs", help="regenerate docs/features.md from the feature catalog")
     p.set_defaults(fn=cmd_docs)

@@ -26,7 +26,6 @@ import polars as pl
 from expectations.raw import CATEGORIES, CHANNELS, PLANS, REGIONS, SEVERITIES
 from hybrid_assets.catalog import ACTIVE_DAYS, LABEL_HORIZON_DAYS
 from resources.object_store import ObjectStore
-from resources.warehouse import DuckDBWarehouse
 
 MARKETING_PREFIX = "sources/marketing_events/"
 
@@ -78,7 +77,7 @@ def _new_customers(
     plan = rng.choice(PLANS, size=n, p=[0.5, 0.35, 0.15])
     friction = rng.normal(0, 1, n)
     engagement = rng.normal(0, 1, n)
-    rate0 = np.exp(rng.normal(np.log(0.58), 0.55, n)) * np.where(plan == "premium", 1.25, 1.0)
+    rate0 = np.exp(rng.normal(np.log(0.78), 0.55, n)) * np.where(plan == "premium", 1.25, 1.0)
     decays = rng.random(n) < 0.45
     decay_rate = np.where(decays, rng.uniform(0.006, 0.035, n), 0.0)
     decay_start = signup_day + rng.integers(0, 200, n)
@@ -155,7 +154,7 @@ def hazard(state, day) -> np.ndarray:
 
 
 class Generator:
-    def __init__(self, home: Path, warehouse: DuckDBWarehouse, store: ObjectStore):
+    def __init__(self, home: Path, warehouse, store: ObjectStore):
         self.dir = home / "generator"
         self.warehouse = warehouse
         self.store = store
@@ -215,9 +214,8 @@ class Generator:
             next_customer_id=n_existing + 1,
             dirty_share=dirty_share,
         )
-        with self.warehouse.connect() as con:
-            for ddl in DDL.values():
-                con.execute(ddl)
+        for ddl in DDL.values():
+            self.warehouse.execute(ddl)
         self._write_customers(state)
         return self._advance(meta, state, days)
 
@@ -413,7 +411,7 @@ def _dirty(rng, txn: pl.DataFrame, share: float) -> pl.DataFrame:
     return txn
 
 
-def true_churn_probability(home: Path, warehouse: DuckDBWarehouse, snapshot: date) -> pl.DataFrame:
+def true_churn_probability(home: Path, warehouse, snapshot: date) -> pl.DataFrame:
     """Bayes-optimal P(no transaction in [snapshot, snapshot + 30 days)) for each customer who bought in the
     ``ACTIVE_DAYS`` before ``snapshot``, given the generator's latent parameters and the observed history.
 

@@ -12,10 +12,21 @@ import dagster as dg
 
 from hybrid_assets.settings import Settings
 
-DAGSTER_YAML = """# Embedded profile: a local Dagster instance (SQLite storage) under HYBRID_HOME.
+DAGSTER_YAML = {
+    "embedded": """# Embedded profile: a local Dagster instance (SQLite storage) under HYBRID_HOME.
 telemetry:
   enabled: false
-"""
+""",
+    "hybrid": """# Hybrid profile: Dagster's runs, events and schedules in PostgreSQL (the URL, with its password, is
+# read from the environment: HYBRID_DAGSTER_PG_URL, written by `make services` to services.env).
+storage:
+  postgres:
+    postgres_url:
+      env: HYBRID_DAGSTER_PG_URL
+telemetry:
+  enabled: false
+""",
+}
 
 
 def prepare_dagster_home(settings: Settings) -> str:
@@ -23,8 +34,9 @@ def prepare_dagster_home(settings: Settings) -> str:
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML)
+    text = DAGSTER_YAML[settings.profile]
+    if not config.exists() or config.read_text() != text:
+        config.write_text(text)
     os.environ["DAGSTER_HOME"] = str(home)
     return str(home)
 

@@ -23,10 +23,16 @@ def _policy(settings: Settings) -> QualityPolicy:
     )
 
 
+def _warehouse(settings: Settings) -> WarehouseResource:
+    if settings.profile == "hybrid":  # the DSN holds a password: Dagster shows the variable's name only
+        return WarehouseResource(dsn=dg.EnvVar("HYBRID_ONPREM_DSN"))
+    return WarehouseResource(duckdb_path=str(settings.warehouse_path))
+
+
 def onprem_resources(settings: Settings | None = None) -> dict:
     settings = settings or load_settings()
     return {
-        "warehouse": WarehouseResource(duckdb_path=str(settings.warehouse_path)),
+        "warehouse": _warehouse(settings),
         "object_store": _object_store(settings),
         "quality_policy": _policy(settings),
     }
@@ -40,7 +46,7 @@ def cloud_resources(settings: Settings | None = None) -> dict:
         "feature_store": FeatureStoreResource(
             home=str(settings.home),
             profile=settings.profile,
-            redis_url=settings.redis_url,
+            redis_url=dg.EnvVar("HYBRID_REDIS_URL") if settings.profile == "hybrid" else None,
             s3_endpoint=settings.s3_endpoint,
             object_store_root=settings.object_store_root,
         ),
@@ -52,4 +58,6 @@ def cloud_resources(settings: Settings | None = None) -> dict:
 def executor_for(settings: Settings | None = None) -> dg.ExecutorDefinition:
     """One DuckDB file admits one writer process at a time, so the embedded profile runs steps in process."""
     settings = settings or load_settings()
-    return dg.in_process_executor if settings.profile == "embedded" else dg.multiprocess_executor
+    if settings.profile == "embedded":
+        return dg.in_process_executor
+    return dg.multiprocess_executor.configured({"max_concurrent": 2})

@@ -73,11 +73,15 @@ class Settings:
         return self.home / "generator"
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None, apply_env_file: bool = True) -> Settings:
     """Build settings from the environment, then ``$HYBRID_HOME/services.env`` (the environment wins)."""
     env = dict(os.environ if env is None else env)
     home = Path(env.get("HYBRID_HOME") or REPO_ROOT / ".hybrid").expanduser().resolve()
-    merged = {**_read_env_file(home / "services.env"), **env}
+    from_file = _read_env_file(home / "services.env")
+    merged = {**from_file, **env}
+    if apply_env_file:
+        for key, value in from_file.items():  # the AWS SDKs and Dagster's EnvVar read the process env
+            os.environ.setdefault(key, value)
     profile = merged.get("HYBRID_PROFILE", "embedded").strip() or "embedded"
     if profile not in PROFILES:
         raise ConfigError(f"HYBRID_PROFILE={profile!r} is not one of {', '.join(PROFILES)}")
@@ -92,7 +96,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         auc_floor=float(merged.get("HYBRID_AUC_FLOOR", "0.70")),
         auc_tolerance=float(merged.get("HYBRID_AUC_TOLERANCE", "0.01")),
     )
-    if profile == "hybrid":
+    return settings
+
+
+def require_services(settings: Settings) -> Settings:
+    """Fail with the variables to set when the hybrid profile lacks its service addresses."""
+    if settings.profile == "hybrid":
         missing = [
             name
             for name, value in (
@@ -105,6 +114,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         if missing:
             raise ConfigError(
                 f"the hybrid profile needs {', '.join(missing)} (set them, or run `make services` "
-                f"to write {home / 'services.env'})"
+                f"to write {settings.home / 'services.env'})"
             )
     return settings

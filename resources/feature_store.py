@@ -10,15 +10,16 @@ import dagster as dg
 from pydantic import Field
 
 FEAST_PROJECT = "churn"
+REDIS_ENV = "HYBRID_FEAST_REDIS"  # Feast's host:port,password=... form of HYBRID_REDIS_URL
 
 
 def feature_store_yaml(home: str | Path, profile: str, redis_url: str | None = None) -> str:
     home = Path(home)
     registry = home / "feast" / "registry.db"
-    if profile == "hybrid":
+    if profile == "hybrid":  # the password stays in the environment, never in this file
         online = f"""online_store:
   type: redis
-  connection_string: "{_redis_connection_string(redis_url or "")}"
+  connection_string: "${{{REDIS_ENV}}}"
 """
     else:
         online = f"""online_store:
@@ -65,8 +66,12 @@ def write_feature_store_yaml(home: str | Path, profile: str, redis_url: str | No
 
 
 def open_feature_store(home: str | Path, profile: str, redis_url: str | None = None):
+    import os
+
     from feast import FeatureStore
 
+    if profile == "hybrid":
+        os.environ[REDIS_ENV] = _redis_connection_string(redis_url or os.environ.get("HYBRID_REDIS_URL", ""))
     from hybrid_assets.settings import FEATURE_REPO
 
     return FeatureStore(

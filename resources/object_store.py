@@ -7,6 +7,7 @@ object or the new one, never half of one (local files are written aside and rena
 from __future__ import annotations
 
 import io
+import os
 import uuid
 from pathlib import Path
 
@@ -23,12 +24,35 @@ class ObjectStore:
         self.endpoint = endpoint
         self.is_s3 = self.root.startswith("s3://")
         if self.is_s3:
-            self._fs = pafs.S3FileSystem(endpoint_override=endpoint, region=region or "us-east-1")
+            scheme, _, host = (endpoint or "").rpartition("://")
+            self._fs = pafs.S3FileSystem(
+                endpoint_override=host or None,
+                scheme=scheme or "https",
+                region=region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                connect_timeout=5,
+                request_timeout=30,
+                retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=3),
+            )
             self._base = self.root.removeprefix("s3://")
         else:
             Path(self.root).mkdir(parents=True, exist_ok=True)
             self._fs = pafs.LocalFileSystem()
             self._base = str(Path(self.root).resolve())
+
+    def _s3_client(self):
+        if not hasattr(self, "_boto"):
+            import boto3
+            from botocore.config import Config
+
+            self._boto = boto3.client(
+                "s3",
+                endpoint_url=self.endpoint,
+                region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                config=Config(
+                    connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}
+                ),
+            )
+        return self._boto
 
     def describe(self) -> str:
         return f"object store {self.root}" + (f" at {self.endpoint}" if self.endpoint else "")
@@ -55,8 +79,9 @@ class ObjectStore:
     def put_bytes(self, key: str, data: bytes) -> None:
         target = self._path(key)
         if self.is_s3:
-            with self._fs.open_output_stream(target) as out:
-                out.write(data)
+            # one PUT: atomic for readers, and a plain MD5 ETag (multipart ETags break s3fs checksums in Feast)
+            bucket, _, name = target.partition("/")
+            self._s3_client().put_object(Bucket=bucket, Key=name, Body=data)
             return
         self._fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
         tmp = f"{target}.tmp-{uuid.uuid4().hex}"

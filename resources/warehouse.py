@@ -31,6 +31,8 @@ class WarehouseError(RuntimeError):
 class DuckDBWarehouse:
     """On-prem warehouse in one DuckDB file."""
 
+    default_schema = "main"
+
     def __init__(self, path: str | Path, read_only: bool = False, lock_timeout_s: float = 60.0):
         self.path = Path(path)
         self.read_only = read_only
@@ -72,7 +74,7 @@ class DuckDBWarehouse:
         with self.connect() as con:
             con.execute(sql, params or [])
 
-    def columns(self, table: str, schema: str = "main") -> dict[str, str]:
+    def columns(self, table: str, schema: str = "main") -> dict[str, str]:  # noqa: D102
         """Column name -> SQL type of a table; empty when the table does not exist."""
         with self.connect() as con:
             rows = con.execute(
@@ -129,10 +131,162 @@ class DuckDBWarehouse:
             con.unregister("__incoming")
 
 
+def _arrow(frame: pl.DataFrame):
+    """Arrow with plain (not large) strings: what every ADBC driver ingests."""
+    return frame.to_arrow(compat_level=pl.CompatLevel.oldest())
+
+
+def redact(dsn: str) -> str:
+    """host:port/db of a DSN, without user or password: safe for errors and logs."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(dsn)
+    return f"{parsed.hostname}:{parsed.port or 5432}{parsed.path}"
+
+
+class PostgresWarehouse:
+    """On-prem warehouse in PostgreSQL, read and written as Arrow through ADBC (COPY under the hood)."""
+
+    default_schema = "public"
+
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+
+    def describe(self) -> str:
+        return f"PostgreSQL warehouse at {redact(self.dsn)}"
+
+    @contextmanager
+    def connect(self):
+        import adbc_driver_postgresql.dbapi as pg
+
+        try:
+            con = pg.connect(self.dsn)
+        except Exception as exc:
+            raise WarehouseError(
+                f"{self.describe()} is not reachable: {_scrub(str(exc), self.dsn)}"
+            ) from None
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        parts = sql.split("?")
+        return "".join(p + (f"${i + 1}" if i < len(parts) - 1 else "") for i, p in enumerate(parts))
+
+    def _run(self, con, sql: str, params: list | None):
+        cur = con.cursor()
+        try:
+            cur.execute(self._sql(sql), params or None)
+        except Exception as exc:
+            cur.close()
+            raise WarehouseError(f"{self.describe()}: {_scrub(str(exc), self.dsn)}") from None
+        return cur
+
+    def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
+        with self.connect() as con:
+            cur = self._run(con, sql, params)
+            table = cur.fetch_arrow_table()
+            cur.close()
+        return _decode_numeric(table)
+
+    def scalar(self, sql: str, params: list | None = None):
+        with self.connect() as con:
+            cur = self._run(con, sql, params)
+            row = cur.fetchone()
+            cur.close()
+        return None if row is None else row[0]
+
+    def execute(self, sql: str, params: list | None = None) -> None:
+        with self.connect() as con:
+            self._run(con, sql, params).close()
+            con.commit()
+
+    def columns(self, table: str, schema: str | None = None) -> dict[str, str]:
+        frame = self.query(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema or self.default_schema, table],
+        )
+        return dict(frame.iter_rows())
+
+    def table_exists(self, table: str, schema: str | None = None) -> bool:
+        return bool(self.columns(table, schema))
+
+    def _ingest(self, con, name: str, frame: pl.DataFrame, mode: str) -> None:
+        schema, _, table = name.rpartition(".")
+        cur = con.cursor()
+        cur.adbc_ingest(table, _arrow(frame), mode=mode, db_schema_name=schema or None)
+        cur.close()
+
+    def replace_tables(self, frames: dict[str, pl.DataFrame]) -> None:
+        with self.connect() as con:
+            self._run(con, f"create schema if not exists {PLATFORM_SCHEMA}", None).close()
+            for name, frame in frames.items():  # DDL is transactional in PostgreSQL: all or nothing
+                self._run(con, f"drop table if exists {name}", None).close()
+                self._ingest(con, name, frame, "create")
+            con.commit()
+
+    def publish(self, table: str, accepted: pl.DataFrame, quarantined: pl.DataFrame | None = None) -> None:
+        with self.connect() as con:
+            for sql in (f"create schema if not exists {PLATFORM_SCHEMA}", QUARANTINE_DDL):
+                self._run(con, sql, None).close()
+            self._run(con, f"drop table if exists {PLATFORM_SCHEMA}.{table}", None).close()
+            self._ingest(con, f"{PLATFORM_SCHEMA}.{table}", accepted, "create")
+            if quarantined is not None:
+                self._run(con, f"delete from {QUARANTINE_TABLE} where source_table = ?", [table]).close()
+                if quarantined.height:
+                    self._ingest(con, QUARANTINE_TABLE, quarantined, "append")
+            con.commit()
+
+    def append(self, table: str, frame: pl.DataFrame) -> None:
+        if not frame.height:
+            return
+        order = list(self.columns(table))
+        with self.connect() as con:
+            self._ingest(con, table, frame.select(order), "append")
+            con.commit()
+
+
+def _decode_numeric(table) -> pl.DataFrame:
+    """ADBC hands PostgreSQL NUMERIC over as an opaque text extension; make it a Polars Decimal again."""
+    import pyarrow as pa
+
+    columns = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if isinstance(column.type, pa.BaseExtensionType):
+            text = pa.chunked_array([chunk.storage for chunk in column.chunks], type=column.type.storage_type)
+            columns[name] = pl.Series(name, text).str.to_decimal(scale=2)
+        else:
+            columns[name] = pl.from_arrow(column).alias(name)
+    return pl.DataFrame(columns) if columns else pl.from_arrow(table)
+
+
+def _scrub(message: str, dsn: str) -> str:
+    from urllib.parse import urlparse
+
+    password = urlparse(dsn).password
+    return message.replace(password, "***") if password else message
+
+
 class WarehouseResource(dg.ConfigurableResource):
-    """Connection settings for the on-prem warehouse (a DuckDB file in the embedded profile)."""
+    """Connection settings for the on-prem warehouse: a DuckDB file (embedded) or a PostgreSQL DSN (hybrid,
+    given as an environment variable so the secret never shows in Dagster's UI or metadata)."""
 
-    duckdb_path: str = Field(description="Path of the DuckDB file that is the on-prem warehouse.")
+    duckdb_path: str | None = Field(default=None, description="DuckDB file that is the on-prem warehouse")
+    dsn: str | None = Field(default=None, description="PostgreSQL DSN of the on-prem warehouse")
 
-    def client(self, read_only: bool = False) -> DuckDBWarehouse:
+    def client(self, read_only: bool = False) -> DuckDBWarehouse | PostgresWarehouse:
+        if self.dsn:
+            return PostgresWarehouse(self.dsn)
+        if not self.duckdb_path:
+            raise WarehouseError("no warehouse configured: set HYBRID_ONPREM_DSN or use the embedded profile")
         return DuckDBWarehouse(self.duckdb_path, read_only=read_only)
+
+
+def warehouse_for(settings) -> DuckDBWarehouse | PostgresWarehouse:
+    """The warehouse client of a profile (CLI, generator, tests)."""
+    if settings.profile == "hybrid":
+        return PostgresWarehouse(settings.onprem_dsn)
+    return DuckDBWarehouse(settings.warehouse_path)

@@ -30,7 +30,13 @@ def _requested(result) -> set[str]:
 
 
 def test_cloud_assets_follow_a_new_export(platform):
-    defs = dg.Definitions(assets=ONPREM_ASSETS + CLOUD_ASSETS, asset_checks=ONPREM_CHECKS + CLOUD_CHECKS)
+    from hybrid_assets.resources import cloud_resources, onprem_resources
+
+    defs = dg.Definitions(
+        assets=ONPREM_ASSETS + CLOUD_ASSETS,
+        asset_checks=ONPREM_CHECKS + CLOUD_CHECKS,
+        resources={**onprem_resources(platform.settings), **cloud_resources(platform.settings)},
+    )
     quiet = dg.evaluate_automation_conditions(defs=defs, instance=platform.instance)
     assert not FOLLOWERS & _requested(quiet), "nothing changed upstream: nothing to do"
     assert platform.run("onprem").success  # a new export, its blocking checks passed
@@ -55,7 +61,12 @@ def test_daemon_reruns_the_graph_after_new_onprem_rows(tmp_path):
     """generate --days 7 -> sensor -> on-prem run -> automation -> new online features and a new model."""
     platform = build_platform(tmp_path, customers=2500, days=150, run=False)
     # a small data set gives noisy holdout AUCs; this test is about the automation, not the model gate
-    env = {**os.environ, "HYBRID_HOME": str(tmp_path), "HYBRID_PROFILE": "embedded", "HYBRID_AUC_TOLERANCE": "0.05"}
+    env = {
+        **os.environ,
+        "HYBRID_HOME": str(tmp_path),
+        "HYBRID_PROFILE": "embedded",
+        "HYBRID_AUC_TOLERANCE": "0.05",
+    }
     from hybrid_assets.platform import prepare_dagster_home
 
     env["DAGSTER_HOME"] = prepare_dagster_home(platform.settings)

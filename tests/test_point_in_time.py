@@ -14,7 +14,9 @@ def _training(platform) -> pl.DataFrame:
 def test_training_rows_equal_a_recomputation_from_rows_before_the_snapshot(platform):
     train = _training(platform).sample(300, seed=1)
     wh = platform.warehouse()
-    txns = wh.query("select customer_id, cast(amount as double) amount, event_ts from platform.transactions")
+    txns = wh.query(
+        "select customer_id, cast(amount as double precision) amount, event_ts from platform.transactions"
+    )
     tickets = wh.query("select customer_id, opened_ts, resolved_ts from platform.support_tickets")
     for row in train.iter_rows(named=True):
         snap, cid = row[catalog.EVENT_TS], row[catalog.ENTITY_KEY]

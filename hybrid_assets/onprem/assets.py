@@ -194,7 +194,7 @@ def customer_features(
     )
     sources = {
         "transactions": wh.query(
-            f"select customer_id, cast(amount as double) as amount, category, channel, event_ts "
+            f"select customer_id, cast(amount as double precision) as amount, category, channel, event_ts "
             f"from {PLATFORM_SCHEMA}.transactions"
         ),
         "support_tickets": wh.query(
