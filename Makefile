@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: env demo test lint ui serve feast-ui clean help
+.PHONY: env demo test lint ui serve feast-ui clean help services services-down
 
 help:
 	@echo "make demo   - create the environment from uv.lock, generate data, run the whole graph, predict"
@@ -19,6 +19,7 @@ help:
 	@echo "make ui     - Dagster webserver + daemon on the instance under HYBRID_HOME (default .hybrid/)"
 	@echo "make serve  - the prediction endpoint on http://127.0.0.1:8000"
 	@echo "make feast-ui - the Feast UI over feature_repo/"
+	@echo "make services - local PostgreSQL, Redis and S3 API for HYBRID_PROFILE=hybrid (make services-down stops them)"
 	@echo "make lint   - ruff"
 	@echo "make clean  - delete HYBRID_HOME (default .hybrid/): data, instance, feature store, models"
 
@@ -52,3 +53,11 @@ feast-ui: env
 
 clean:
 	rm -rf "$${HYBRID_HOME:-$(CURDIR)/.hybrid}"
+
+services: env ## PostgreSQL, Redis and an S3 API server on loopback for the hybrid profile
+	@command -v redis-server >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server postgresql; }
+	$(VENV)/bin/hybrid services up
+
+services-down: env
+	$(VENV)/bin/hybrid services down

@@ -102,7 +102,6 @@ def run_location(location: str, instance: dg.DagsterInstance) -> RunOutcome:
         elif event.event_type_value == "STEP_FAILURE":
             err = event.event_specific_data.error
             message = (err.cause.message if err and err.cause else err.message if err else "").strip()
-            outcome.step_failures.append(
-                f"{event.step_key}: {message.splitlines()[-1] if message else 'failed'}"
-            )
+            text = " ".join(message.split())[:800] if message else "failed"
+            outcome.step_failures.append(f"{event.step_key}: {text}")
     return outcome

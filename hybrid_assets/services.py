@@ -156,9 +156,8 @@ def _pg_up(paths: Paths, password: str) -> None:
     ) as con:
         exists = con.execute("select 1 from pg_roles where rolname = %s", [ROLE]).fetchone()
         verb = "alter" if exists else "create"
-        con.execute(
-            f"{verb} role {ROLE} login password %s".replace("%s", "'" + password.replace("'", "''") + "'")
-        )
+        secret = "'" + password.replace("'", "''") + "'"
+        con.execute(f"{verb} role {ROLE} login createdb password {secret}")  # createdb: tests isolate
         for db in ("onprem", "dagster"):
             if not con.execute("select 1 from pg_database where datname = %s", [db]).fetchone():
                 con.execute(f"create database {db} owner {ROLE}")
@@ -200,7 +199,7 @@ def _redis_up(paths: Paths, password: str) -> None:
     conf.write_text(
         f"bind {HOST}\nport {REDIS_PORT}\ndir {paths.redis}\ndaemonize yes\n"
         f"pidfile {paths.redis / 'redis.pid'}\nlogfile {paths.redis / 'redis.log'}\n"
-        f'requirepass {password}\nsave ""\nappendonly no\nprotected-mode yes\n'
+        f"requirepass {password}\nappendonly yes\nprotected-mode yes\n"
     )
     os.chmod(conf, 0o600)
     subprocess.run([server, str(conf)], check=True)

@@ -46,7 +46,12 @@ def _redis_connection_string(url: str) -> str:
     parsed = urlparse(url)
     if not parsed.scheme:
         return url
-    parts = [f"{parsed.hostname or 'localhost'}:{parsed.port or 6379}"]
+    # short timeouts: a Redis outage must turn into a quick 503, not a hung request
+    parts = [
+        f"{parsed.hostname or 'localhost'}:{parsed.port or 6379}",
+        "socket_timeout=2",
+        "socket_connect_timeout=1",
+    ]
     if parsed.password:
         parts.append(f"password={parsed.password}")
     if parsed.path.strip("/"):

@@ -18,6 +18,15 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 
+def _timeout_s() -> float:
+    """Seconds to wait for the S3 endpoint per attempt (HYBRID_S3_TIMEOUT_S, default 30)."""
+    return float(os.environ.get("HYBRID_S3_TIMEOUT_S", "30"))
+
+
+class ObjectStoreError(RuntimeError):
+    """The object store could not be reached; the message names it and its endpoint."""
+
+
 class ObjectStore:
     def __init__(self, root: str, endpoint: str | None = None, region: str | None = None):
         self.root = root.rstrip("/")
@@ -29,8 +38,8 @@ class ObjectStore:
                 endpoint_override=host or None,
                 scheme=scheme or "https",
                 region=region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-                connect_timeout=5,
-                request_timeout=30,
+                connect_timeout=_timeout_s(),
+                request_timeout=_timeout_s(),
                 retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=3),
             )
             self._base = self.root.removeprefix("s3://")
@@ -49,7 +58,9 @@ class ObjectStore:
                 endpoint_url=self.endpoint,
                 region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
                 config=Config(
-                    connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}
+                    connect_timeout=_timeout_s(),
+                    read_timeout=_timeout_s(),
+                    retries={"max_attempts": 2, "mode": "standard"},
                 ),
             )
         return self._boto
@@ -81,7 +92,10 @@ class ObjectStore:
         if self.is_s3:
             # one PUT: atomic for readers, and a plain MD5 ETag (multipart ETags break s3fs checksums in Feast)
             bucket, _, name = target.partition("/")
-            self._s3_client().put_object(Bucket=bucket, Key=name, Body=data)
+            try:
+                self._s3_client().put_object(Bucket=bucket, Key=name, Body=data)
+            except Exception as exc:
+                raise ObjectStoreError(f"writing {key} to the {self.describe()} failed: {exc}") from exc
             return
         self._fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
         tmp = f"{target}.tmp-{uuid.uuid4().hex}"
@@ -95,6 +109,8 @@ class ObjectStore:
                 return src.read()
         except FileNotFoundError as exc:
             raise FileNotFoundError(f"{key} is not in the {self.describe()}") from exc
+        except OSError as exc:
+            raise ObjectStoreError(f"reading {key} from the {self.describe()} failed: {exc}") from exc
 
     def delete(self, key: str) -> None:
         if self.exists(key):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -106,16 +107,53 @@ class FeatureLookup:
     """Feast online lookups with the feature service fetched once (7x faster than per call)."""
 
     def __init__(self, settings: Settings):
+        self.where = online_store_address(settings)
+        self.tcp = online_store_tcp(settings)
         self.store = open_feature_store(settings.home, settings.profile, settings.redis_url)
         self.service = self.store.get_feature_service(catalog.FEATURE_SERVICE)
+        self.last_error: str | None = None
+
+    def _reachable(self) -> bool:
+        """A cheap TCP probe, so that while the store is down requests fail fast instead of each waiting
+        out the client's retries."""
+        if self.tcp is None:
+            return True
+        try:
+            socket.create_connection(self.tcp, timeout=0.5).close()
+            return True
+        except OSError:
+            return False
 
     def fetch(self, ids: list[int]) -> dict[str, list]:
+        if self.last_error and not self._reachable():
+            raise ServiceUnavailable(f"online feature store ({self.where}) unavailable: {self.last_error}")
         try:
-            return self.store.get_online_features(
+            values = self.store.get_online_features(
                 features=self.service, entity_rows=[{catalog.ENTITY_KEY: i} for i in ids]
             ).to_dict()
         except Exception as exc:
-            raise ServiceUnavailable(f"online feature store unavailable: {exc}") from exc
+            self.last_error = str(exc)
+            raise ServiceUnavailable(f"online feature store ({self.where}) unavailable: {exc}") from exc
+        self.last_error = None
+        return values
+
+
+def online_store_tcp(settings: Settings) -> tuple[str, int] | None:
+    if settings.profile != "hybrid":
+        return None
+    from urllib.parse import urlparse
+
+    url = urlparse(settings.redis_url or "")
+    return url.hostname or "localhost", url.port or 6379
+
+
+def online_store_address(settings: Settings) -> str:
+    if settings.profile == "hybrid":
+        from urllib.parse import urlparse
+
+        url = urlparse(settings.redis_url or "")
+        return f"Redis at {url.hostname}:{url.port or 6379}"
+    return f"SQLite at {settings.feast_dir / 'online_store.db'}"
 
 
 def predict(model: LoadedModel, lookup: FeatureLookup, ids: list[int]) -> list[Prediction]:

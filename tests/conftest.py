@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -42,49 +42,48 @@ class Platform:
     home: Path
     settings: object
     instance: dg.DagsterInstance
-    onprem: object
-    cloud: object
+    onprem: object = None
+    cloud: object = None
+    env: dict = field(default_factory=dict)
 
     def generator(self):
         from hybrid_assets.generator import Generator
-        from resources.object_store import ObjectStore
-        from resources.warehouse import DuckDBWarehouse
 
-        return Generator(
-            self.home,
-            DuckDBWarehouse(self.settings.warehouse_path),
-            ObjectStore(self.settings.object_store_root),
-        )
+        return Generator(self.home, self.warehouse(), self.object_store())
 
     def warehouse(self):
-        from resources.warehouse import DuckDBWarehouse
+        from resources.warehouse import warehouse_for
 
-        return DuckDBWarehouse(self.settings.warehouse_path)
+        return warehouse_for(self.settings)
 
     def object_store(self):
         from resources.object_store import ObjectStore
 
-        return ObjectStore(self.settings.object_store_root)
+        return ObjectStore(self.settings.object_store_root, endpoint=self.settings.s3_endpoint)
 
     def registry(self):
         from resources.model_registry import ModelRegistry
 
         return ModelRegistry(self.object_store())
 
-    def run(self, location: str):
+    def run(self, location: str, **extra_env: str):
         from hybrid_assets.platform import run_location
 
-        with hybrid_env(self.home):
+        with hybrid_env(self.home, **{**self.env, **extra_env}):
             return run_location(location, self.instance)
 
 
-def build_platform(home: Path, customers: int, days: int, run: bool = True) -> Platform:
+def build_platform(
+    home: Path, customers: int, days: int, run: bool = True, env: dict | None = None
+) -> Platform:
     from hybrid_assets.settings import load_settings
 
-    with hybrid_env(home):
+    env = dict(env or {})
+    with hybrid_env(home, **env):
         settings = load_settings()
-    platform = Platform(home, settings, dg.DagsterInstance.ephemeral(), None, None)
-    platform.generator().create(n_customers=customers, days=days)
+    platform = Platform(home, settings, dg.DagsterInstance.ephemeral(), env=env)
+    with hybrid_env(home, **env):
+        platform.generator().create(n_customers=customers, days=days)
     if run:
         platform.onprem = platform.run("onprem")
         assert platform.onprem.success, platform.onprem.step_failures + [
@@ -109,7 +108,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(home: Path, poll_seconds: float = 0.5):
+def running_server(home: Path, poll_seconds: float = 0.5, env: dict | None = None):
     """`hybrid serve` in a subprocess on a free loopback port; yields its base URL once /ready answers."""
     port = free_port()
     env = {
@@ -117,6 +116,7 @@ def running_server(home: Path, poll_seconds: float = 0.5):
         "HYBRID_HOME": str(home),
         "HYBRID_PROFILE": "embedded",
         "HYBRID_MODEL_POLL_SECONDS": str(poll_seconds),
+        **(env or {}),
     }
     log = home / f"serve-{port}.log"
     with open(log, "wb") as out:
