@@ -11,11 +11,12 @@ export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: env demo test lint ui serve feast-ui clean help services services-down
+.PHONY: env demo test test-embedded lint ui serve feast-ui clean help services services-down
 
 help:
 	@echo "make demo   - create the environment from uv.lock, generate data, run the whole graph, predict"
-	@echo "make test   - the whole test suite"
+	@echo "make test   - the whole test suite (starts the local services for the hybrid tests)"
+	@echo "make test-embedded - the embedded tests only, no server needed"
 	@echo "make ui     - Dagster webserver + daemon on the instance under HYBRID_HOME (default .hybrid/)"
 	@echo "make serve  - the prediction endpoint on http://127.0.0.1:8000"
 	@echo "make feast-ui - the Feast UI over feature_repo/"
@@ -34,8 +35,13 @@ env: $(STAMP)
 demo: env
 	$(VENV)/bin/hybrid demo
 
-test: env
+# The whole suite: embedded and hybrid. The hybrid tests need the services, so they are brought up first.
+test: services
 	$(VENV)/bin/pytest -ra
+
+# Only the embedded suite (no server needed); the hybrid tests skip without services (never under CI=true).
+test-embedded: env
+	$(VENV)/bin/pytest -ra -m "not hybrid"
 
 lint: env
 	$(VENV)/bin/ruff check .

@@ -96,6 +96,14 @@ class FeatureStoreResource(dg.ConfigurableResource):
     def store(self):
         return open_feature_store(self.home, self.profile, self.redis_url)
 
+    def describe_online(self) -> str:
+        if self.profile == "hybrid":
+            from urllib.parse import urlparse
+
+            url = urlparse(self.redis_url or "")
+            return f"Redis at {url.hostname}:{url.port or 6379}"
+        return f"SQLite at {Path(self.home) / 'feast' / 'online_store.db'}"
+
     def repo_objects(self) -> dict:
         """The Feast objects of feature_repo/, pointed at this profile's object store."""
         from feature_repo.repo import build

@@ -7,7 +7,6 @@ never skip: a missing service is a failure.
 
 import io
 import os
-import signal
 import subprocess
 import time
 import uuid
@@ -21,6 +20,7 @@ import pytest
 from hybrid_assets import catalog
 from hybrid_assets.settings import REPO_ROOT, _read_env_file
 from tests.conftest import build_platform, hybrid_env, running_server
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.hybrid
 SERVICES_HOME = REPO_ROOT / ".hybrid"
@@ -71,8 +71,12 @@ def hybrid(tmp_path_factory):
     s3.create_bucket(Bucket=bucket)
     redis_url = _with_db(svc["HYBRID_REDIS_URL"], str(REDIS_TEST_DB))
     _redis(redis_url).flushdb()
+    # the platform reaches S3 through a proxy the outage test can stop, like a server going away
+    upstream = urlparse(svc["HYBRID_S3_ENDPOINT"])
+    proxy = TcpProxy((upstream.hostname, upstream.port)).start()
     env = {
         **svc,
+        "HYBRID_S3_ENDPOINT": f"http://127.0.0.1:{proxy.port}",
         "HYBRID_PROFILE": "hybrid",
         "HYBRID_ONPREM_DSN": _with_db(svc["HYBRID_ONPREM_DSN"], database),
         "HYBRID_S3_BUCKET": bucket,
@@ -82,8 +86,9 @@ def hybrid(tmp_path_factory):
     home = tmp_path_factory.mktemp("hybrid")
     with hybrid_env(home, **env):
         platform = build_platform(home, customers=3000, days=150, env=env)
-        platform.svc, platform.bucket, platform.s3 = svc, bucket, s3
+        platform.svc, platform.bucket, platform.s3, platform.s3_proxy = svc, bucket, s3, proxy
         yield platform
+    proxy.stop()
     with psycopg.connect(svc["HYBRID_ONPREM_DSN"], autocommit=True) as con:
         con.execute(f"drop database if exists {database} with (force)")
 
@@ -218,21 +223,16 @@ def test_endpoint_answers_503_while_redis_is_down_and_recovers_by_itself(hybrid)
         assert httpx.get(f"{base}/ready").status_code == 200
 
 
-def _moto_pid() -> int:
-    return int((SERVICES_HOME / "services" / "s3" / "moto.pid").read_text())
-
-
 def test_s3_outage_fails_the_step_naming_the_endpoint_and_a_rerun_completes(hybrid):
-    """The S3 server hangs (SIGSTOP): the export fails after its retries with an error naming the endpoint;
-    the previous export stays whole; once the server is back, a rerun completes."""
+    """The S3 endpoint goes away: the export fails after its retries with an error naming the endpoint, the
+    previous export stays whole, and once the endpoint is back a rerun completes."""
     before = hybrid.s3.head_object(Bucket=hybrid.bucket, Key=catalog.ACTIVITY_EXPORT_KEY)["ETag"]
     hybrid.generator().append(days=1)  # new data, so the rerun really writes a new export
-    pid = _moto_pid()
-    os.kill(pid, signal.SIGSTOP)
+    hybrid.s3_proxy.stop()
     try:
         outcome = hybrid.run("onprem")
     finally:
-        os.kill(pid, signal.SIGCONT)
+        hybrid.s3_proxy.start()
     assert not outcome.success
     failures = " ".join(outcome.step_failures)
     assert hybrid.env["HYBRID_S3_ENDPOINT"] in failures, failures
@@ -240,6 +240,7 @@ def test_s3_outage_fails_the_step_naming_the_endpoint_and_a_rerun_completes(hybr
     again = hybrid.run("onprem")
     assert again.success, again.step_failures
     assert hybrid.s3.head_object(Bucket=hybrid.bucket, Key=catalog.ACTIVITY_EXPORT_KEY)["ETag"] != before
+    assert hybrid.run("cloud").success  # Feast reads the new export through the same endpoint
 
 
 def test_postgres_outage_fails_naming_the_warehouse_and_a_rerun_completes(hybrid):
@@ -256,3 +257,46 @@ def test_postgres_outage_fails_naming_the_warehouse_and_a_rerun_completes(hybrid
     assert f"PostgreSQL warehouse at 127.0.0.1:{port}" in " ".join(outcome.step_failures)
     assert all(s not in " ".join(outcome.step_failures) for s in _secrets(hybrid))
     assert hybrid.run("onprem").success
+
+
+def test_redis_outage_fails_the_online_load_naming_redis_and_a_rerun_completes(hybrid):
+    r = _redis(hybrid.env["HYBRID_REDIS_URL"])
+    production = hybrid.registry().production()
+    r.shutdown(save=True)
+    try:
+        outcome = hybrid.run("cloud")
+    finally:
+        subprocess.run(["redis-server", str(_redis_conf())], check=True)
+    assert not outcome.success
+    port = urlparse(hybrid.env["HYBRID_REDIS_URL"]).port
+    failure = next(f for f in outcome.step_failures if f.startswith("online_features"))
+    assert f"Redis at 127.0.0.1:{port}" in failure
+    assert all(s not in failure for s in _secrets(hybrid))
+    assert hybrid.registry().production() == production  # nothing half-deployed in between
+    time.sleep(1)
+    again = hybrid.run("cloud")
+    assert again.success, again.step_failures
+
+
+def test_dagster_storage_is_postgres(hybrid):
+    from hybrid_assets.platform import dagster_instance
+
+    saved = os.environ.get("DAGSTER_HOME")
+    try:
+        with hybrid_env(hybrid.home, **hybrid.env):
+            instance = dagster_instance(hybrid.settings)
+            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            from hybrid_assets.platform import run_location
+
+            outcome = run_location("onprem", instance)
+        assert outcome.success
+        runs = instance.get_runs(limit=1)
+        assert runs and runs[0].job_name == "onprem_refresh"
+        assert (
+            hybrid.env["HYBRID_DAGSTER_PG_URL"] not in (hybrid.home / "dagster" / "dagster.yaml").read_text()
+        )
+    finally:
+        if saved is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = saved

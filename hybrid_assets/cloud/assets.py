@@ -129,7 +129,12 @@ def online_features(feature_store: FeatureStoreResource, object_store: ObjectSto
     spine = object_store.client().read_parquet(catalog.ACTIVITY_EXPORT_KEY, columns=[catalog.EVENT_TS])
     latest = spine[catalog.EVENT_TS].max()
     start = spine[catalog.EVENT_TS].min() - timedelta(seconds=1)
-    store.materialize(start_date=start, end_date=latest + timedelta(seconds=1))
+    try:
+        store.materialize(start_date=start, end_date=latest + timedelta(seconds=1))
+    except Exception as exc:  # name the store: "Connection refused" alone does not say which service
+        raise RuntimeError(
+            f"loading the online store ({feature_store.describe_online()}) failed: {exc}"
+        ) from exc
     return dg.MaterializeResult(
         metadata={
             "latest_feature_timestamp": str(latest),
