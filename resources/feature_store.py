@@ -84,6 +84,16 @@ def open_feature_store(home: str | Path, profile: str, redis_url: str | None = N
     )
 
 
+def _forget_cached_s3_listings() -> None:
+    """Feast reads S3 sources through s3fs, which caches file sizes per process. A step in a long-lived process
+    (the demo, tests) would read a rewritten export with the old size and find no Parquet footer."""
+    try:
+        import s3fs
+    except ImportError:
+        return
+    s3fs.S3FileSystem.clear_instance_cache()
+
+
 class FeatureStoreResource(dg.ConfigurableResource):
     """Opens the Feast feature store of the active profile (nothing is opened until a step asks)."""
 
@@ -94,6 +104,7 @@ class FeatureStoreResource(dg.ConfigurableResource):
     object_store_root: str = ""
 
     def store(self):
+        _forget_cached_s3_listings()
         return open_feature_store(self.home, self.profile, self.redis_url)
 
     def describe_online(self) -> str:
