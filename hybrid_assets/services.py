@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-PG_PORT = int(os.environ.get("HYBRID_PG_PORT", "55432"))
-REDIS_PORT = int(os.environ.get("HYBRID_REDIS_PORT", "56379"))
-S3_PORT = int(os.environ.get("HYBRID_S3_PORT", "55000"))
+PG_PORT = 55432  # fixed loopback ports, away from the defaults a developer may already run
+REDIS_PORT = 56379
+S3_PORT = 55000
 HOST = "127.0.0.1"
 BUCKET = "hybrid-platform"
 ROLE = "hybrid"

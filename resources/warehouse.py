@@ -74,7 +74,7 @@ class DuckDBWarehouse:
         with self.connect() as con:
             con.execute(sql, params or [])
 
-    def columns(self, table: str, schema: str = "main") -> dict[str, str]:  # noqa: D102
+    def columns(self, table: str, schema: str = "main") -> dict[str, str]:
         """Column name -> SQL type of a table; empty when the table does not exist."""
         with self.connect() as con:
             rows = con.execute(

@@ -284,7 +284,7 @@ def churn_model_deployment(
         pointer, changed = current, False
     else:
         pointer, changed = (
-            registry.promote(version, reason=f"passed the quality gate in run {context.run_id}"),
+            registry.promote(version, reason=f"passed the quality gate in run {context.run.run_id}"),
             True,
         )
     return dg.MaterializeResult(

@@ -44,11 +44,8 @@ def latest_offline_features(object_store: ObjectStoreResource) -> pl.DataFrame:
 def online_matches_offline(
     feature_store: FeatureStoreResource, object_store: ObjectStoreResource
 ) -> dg.AssetCheckResult:
-    offline = (
-        latest_offline_features(object_store)
-        .sample(n=min(CONSISTENCY_SAMPLE, latest_offline_features(object_store).height), seed=7)
-        .sort(catalog.ENTITY_KEY)
-    )
+    latest = latest_offline_features(object_store)
+    offline = latest.sample(n=min(CONSISTENCY_SAMPLE, latest.height), seed=7).sort(catalog.ENTITY_KEY)
     store = feature_store.store()
     online = store.get_online_features(
         features=store.get_feature_service(catalog.FEATURE_SERVICE),

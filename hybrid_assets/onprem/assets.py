@@ -122,7 +122,7 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
         if contract.references_customers:
             known = wh.query(f"select customer_id from {PLATFORM_SCHEMA}.customers")["customer_id"]
         accepted, bad = split_rows(contract, rows, known)
-        wh.publish(contract.table, accepted, quarantine_rows(contract, bad, context.run_id))
+        wh.publish(contract.table, accepted, quarantine_rows(contract, bad, context.run.run_id))
         by_reason = dict(bad.group_by("_reason").len().sort("len", descending=True).iter_rows())
         share = bad.height / rows.height if rows.height else 0.0
         if bad.height:
