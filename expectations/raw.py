@@ -122,6 +122,7 @@ SUPPORT_TICKETS = TableContract(
     arrival="opened_ts",
     references_customers=True,
 )
+PII_COLUMNS = frozenset({"full_name", "email", "phone", "birth_date"})  # never leave the warehouse
 CONTRACTS = {c.table: c for c in (CUSTOMERS, TRANSACTIONS, SUPPORT_TICKETS)}
 DUPLICATE_KEY = "duplicate key"
 UNKNOWN_CUSTOMER = "unknown customer_id"

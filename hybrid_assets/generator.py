@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from expectations.raw import CATEGORIES, CHANNELS, PLANS, REGIONS, SEVERITIES
+from expectations.raw import CATEGORIES, CHANNELS, CUSTOMERS, PLANS, REGIONS, SEVERITIES
 from hybrid_assets.catalog import ACTIVE_DAYS, LABEL_HORIZON_DAYS
 from resources.object_store import ObjectStore
 
@@ -109,19 +109,6 @@ def _new_customers(
             "churn_day": np.full(n, -1, dtype=np.int64),
         }
     )
-
-
-PII_COLUMNS = ["full_name", "email", "phone", "birth_date"]
-CUSTOMER_COLUMNS = [
-    "customer_id",
-    "full_name",
-    "email",
-    "phone",
-    "birth_date",
-    "signup_date",
-    "region",
-    "plan",
-]
 
 
 def activity_rate(state: pl.DataFrame | dict, day) -> np.ndarray:
@@ -225,7 +212,7 @@ class Generator:
 
     def _write_customers(self, new: pl.DataFrame) -> None:
         if new.height:
-            self.warehouse.append("customers", new.select(CUSTOMER_COLUMNS))
+            self.warehouse.append("customers", new.select(list(CUSTOMERS.columns)))
 
     def _advance(self, meta: GeneratorMeta, state: pl.DataFrame, days: int) -> dict:
         txns, tickets, marketing, new_customers = [], [], [], []

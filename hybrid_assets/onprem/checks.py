@@ -4,7 +4,7 @@ the run; what it judged stays in place for inspection."""
 import dagster as dg
 
 from expectations import features as feature_suites
-from expectations.raw import CONTRACTS, TableContract
+from expectations.raw import CONTRACTS, PII_COLUMNS, TableContract
 from expectations.runner import validate
 from hybrid_assets import catalog
 from hybrid_assets.onprem.assets import EXPORT_FEATURES_KEY, EXPORT_LABELS_KEY
@@ -82,8 +82,6 @@ def _export_check(asset: str, key: str, suite_fn, description: str) -> dg.AssetC
 
     return _check
 
-
-PII_COLUMNS = {"full_name", "email", "phone", "birth_date"}
 
 CHECKS = [
     *[_raw_check(c) for c in CONTRACTS.values()],
