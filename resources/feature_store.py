@@ -59,6 +59,21 @@ def _redis_connection_string(url: str) -> str:
     return ",".join(parts)
 
 
+def redis_address(redis_url: str | None) -> tuple[str, int]:
+    from urllib.parse import urlparse
+
+    url = urlparse(redis_url or "")
+    return url.hostname or "localhost", url.port or 6379
+
+
+def describe_online_store(home: str | Path, profile: str, redis_url: str | None = None) -> str:
+    """The online store and its address, for error messages (never the password)."""
+    if profile == "hybrid":
+        host, port = redis_address(redis_url)
+        return f"Redis at {host}:{port}"
+    return f"SQLite at {Path(home) / 'feast' / 'online_store.db'}"
+
+
 def write_feature_store_yaml(home: str | Path, profile: str, redis_url: str | None = None) -> Path:
     path = Path(home) / "feast" / "feature_store.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,12 +123,7 @@ class FeatureStoreResource(dg.ConfigurableResource):
         return open_feature_store(self.home, self.profile, self.redis_url)
 
     def describe_online(self) -> str:
-        if self.profile == "hybrid":
-            from urllib.parse import urlparse
-
-            url = urlparse(self.redis_url or "")
-            return f"Redis at {url.hostname}:{url.port or 6379}"
-        return f"SQLite at {Path(self.home) / 'feast' / 'online_store.db'}"
+        return describe_online_store(self.home, self.profile, self.redis_url)
 
     def repo_objects(self) -> dict:
         """The Feast objects of feature_repo/, pointed at this profile's object store."""

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from hybrid_assets import catalog
 from hybrid_assets.settings import Settings, load_settings
-from resources.feature_store import open_feature_store
+from resources.feature_store import describe_online_store, open_feature_store, redis_address
 from resources.model_registry import ModelRegistry
 from resources.object_store import ObjectStore
 
@@ -107,8 +107,8 @@ class FeatureLookup:
     """Feast online lookups with the feature service fetched once (7x faster than per call)."""
 
     def __init__(self, settings: Settings):
-        self.where = online_store_address(settings)
-        self.tcp = online_store_tcp(settings)
+        self.where = describe_online_store(settings.home, settings.profile, settings.redis_url)
+        self.tcp = redis_address(settings.redis_url) if settings.profile == "hybrid" else None
         self.store = open_feature_store(settings.home, settings.profile, settings.redis_url)
         self.service = self.store.get_feature_service(catalog.FEATURE_SERVICE)
         self.last_error: str | None = None
@@ -136,24 +136,6 @@ class FeatureLookup:
             raise ServiceUnavailable(f"online feature store ({self.where}) unavailable: {exc}") from exc
         self.last_error = None
         return values
-
-
-def online_store_tcp(settings: Settings) -> tuple[str, int] | None:
-    if settings.profile != "hybrid":
-        return None
-    from urllib.parse import urlparse
-
-    url = urlparse(settings.redis_url or "")
-    return url.hostname or "localhost", url.port or 6379
-
-
-def online_store_address(settings: Settings) -> str:
-    if settings.profile == "hybrid":
-        from urllib.parse import urlparse
-
-        url = urlparse(settings.redis_url or "")
-        return f"Redis at {url.hostname}:{url.port or 6379}"
-    return f"SQLite at {settings.feast_dir / 'online_store.db'}"
 
 
 def predict(model: LoadedModel, lookup: FeatureLookup, ids: list[int]) -> list[Prediction]:
