@@ -124,6 +124,19 @@ class ObjectStore:
     def read_parquet(self, key: str, columns: list[str] | None = None) -> pl.DataFrame:
         return pl.from_arrow(pq.read_table(io.BytesIO(self.get_bytes(key)), columns=columns))
 
+    def iter_batches(self, key: str, columns: list[str] | None = None, filter=None, batch_rows: int = 65_536):
+        """Stream a Parquet object (or every Parquet object under a prefix) as Arrow record batches, so that a
+        reader's memory does not grow with the data. ``filter`` is a ``pyarrow.dataset`` expression."""
+        import pyarrow.dataset as ds
+
+        try:
+            dataset = ds.dataset(self._path(key), filesystem=self._fs, format="parquet")
+            yield from dataset.to_batches(columns=columns, filter=filter, batch_size=batch_rows)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"{key} is not in the {self.describe()}") from exc
+        except OSError as exc:
+            raise ObjectStoreError(f"reading {key} from the {self.describe()} failed: {exc}") from exc
+
 
 class ObjectStoreResource(dg.ConfigurableResource):
     """Where curated, non-PII data and model artifacts live (a folder, or an S3 bucket)."""

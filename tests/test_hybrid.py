@@ -10,6 +10,7 @@ import os
 import subprocess
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
@@ -300,3 +301,178 @@ def test_dagster_storage_is_postgres(hybrid):
             os.environ.pop("DAGSTER_HOME", None)
         else:
             os.environ["DAGSTER_HOME"] = saved
+
+
+# -- the online-store loader against Feast's materialize (resources/online_loader.py) --------------------
+def test_loader_and_materialize_write_identical_bytes_and_read_back_the_same(hybrid, tmp_path):
+    """The platform loaded Redis db 1 with the loader (online_features). Feast's materialize loads the same
+    feature views over the same window into another database; both must hold the same bytes."""
+    import redis
+
+    ours_url = hybrid.env["HYBRID_REDIS_URL"]
+    feast_url = _with_db(ours_url, "3")
+    feast_db, ours_db = redis.Redis.from_url(feast_url), redis.Redis.from_url(ours_url)
+    feast_db.flushdb()
+    spine = hybrid.object_store().read_parquet(catalog.ACTIVITY_EXPORT_KEY, columns=[catalog.EVENT_TS])
+    start = spine[catalog.EVENT_TS].min() - timedelta(seconds=1)
+    end = spine[catalog.EVENT_TS].max() + timedelta(seconds=1)
+    reference = _store_on(hybrid, feast_url)
+    reference.materialize(start_date=start, end_date=end)
+
+    keys = sorted(feast_db.scan_iter(count=5000))
+    assert len(keys) > 1000
+    assert set(keys) == set(ours_db.scan_iter(count=5000))
+    p1, p2 = feast_db.pipeline(transaction=False), ours_db.pipeline(transaction=False)
+    for key in keys:
+        p1.hgetall(key)
+        p2.hgetall(key)
+    assert p1.execute() == p2.execute()
+
+    ours = _store_on(hybrid, ours_url)
+    service = ours.get_feature_service(catalog.FEATURE_SERVICE)
+    rows = [{catalog.ENTITY_KEY: i} for i in range(0, 3000, 7)]
+    assert (
+        ours.get_online_features(features=service, entity_rows=rows).to_dict()
+        == reference.get_online_features(features=service, entity_rows=rows).to_dict()
+    )
+    feast_db.flushdb()
+
+
+def test_reload_writes_nothing_and_an_older_window_never_overwrites_newer_values(hybrid):
+    import redis
+
+    from resources.online_loader import load_view
+
+    url = hybrid.env["HYBRID_REDIS_URL"]
+    db = redis.Redis.from_url(url)
+    keys = sorted(db.scan_iter(count=5000))
+    before = [db.hgetall(k) for k in keys[:300]]
+    store = _store_on(hybrid, url)
+    objects = hybrid.object_store()
+    again = load_view(store, catalog.ACTIVITY_VIEW, objects.iter_batches(catalog.ACTIVITY_EXPORT_KEY))
+    assert again.rows > 0 and again.written == 0  # same event times: Feast's rule skips them
+    spine = objects.read_parquet(catalog.ACTIVITY_EXPORT_KEY, columns=[catalog.EVENT_TS])
+    first_snapshot = spine[catalog.EVENT_TS].min()
+    older = load_view(
+        store,
+        catalog.ACTIVITY_VIEW,
+        objects.iter_batches(catalog.ACTIVITY_EXPORT_KEY),
+        start=first_snapshot,
+        end=first_snapshot,
+    )
+    assert older.rows > 0 and older.written == 0
+    assert [db.hgetall(k) for k in keys[:300]] == before
+
+
+def _store_on(hybrid, redis_url: str):
+    from resources.feature_store import open_feature_store
+
+    with hybrid_env(hybrid.home, **hybrid.env):
+        return open_feature_store(hybrid.home, "hybrid", redis_url)
+
+
+# -- the serving fast path (serving/app.py RedisFeatureReader) -------------------------------------------
+def test_fast_path_answers_equal_get_online_features_and_booster_predict_to_the_bit(hybrid):
+    """Whatever the fast path does, /predict must equal the plain path: Feast's get_online_features with
+    the feature service, then Booster.predict, one customer at a time and in a batch."""
+    import lightgbm as lgb
+    import numpy as np
+
+    registry = hybrid.registry()
+    version = registry.production()["version"]
+    booster = lgb.Booster(model_str=registry.model_text(version))
+    features = registry.metadata(version)["features"]
+    store = _store_on(hybrid, hybrid.env["HYBRID_REDIS_URL"])
+    service = store.get_feature_service(catalog.FEATURE_SERVICE)
+    ids = list(range(0, 3000, 37)) + [10**9]  # and one customer nobody has heard of
+    known = ids[:-1]
+    plain = store.get_online_features(features=service, entity_rows=[{catalog.ENTITY_KEY: i} for i in known])
+    values = plain.to_dict()
+    served = [i for n, i in enumerate(known) if any(values[f][n] is not None for f in features)]
+    assert len(served) > 40
+    with running_server(hybrid.home, env=hybrid.env) as base:
+        singles = [httpx.post(f"{base}/predict", json={"customer_id": i}) for i in known]
+        batch = httpx.post(f"{base}/predict/batch", json={"customer_ids": served}).json()
+        unknown = httpx.post(f"{base}/predict", json={"customer_id": ids[-1]})
+    assert unknown.status_code == 404
+    by_id = {b["customer_id"]: b for b in batch}
+    for n, (i, response) in enumerate(zip(known, singles, strict=True)):
+        row = [values[f][n] for f in features]
+        if i not in by_id:
+            assert response.status_code == 404
+            continue
+        assert response.status_code == 200, response.text
+        expected = float(booster.predict(np.array([row], dtype=float))[0])
+        answer = response.json()
+        assert answer["churn_probability"] == expected  # bit-exact: JSON floats round-trip
+        assert by_id[i]["churn_probability"] == expected
+        assert answer["features"] == {f: values[f][n] for f in features}
+        assert answer["model_version"] == version
+
+
+def test_metrics_access_logs_and_a_hot_deploy_under_load_drop_nothing(hybrid):
+    """Prometheus /metrics counts what happened; every request leaves one JSON access-log line; a model
+    promoted while clients hammer the endpoint is picked up with zero failed requests."""
+    import json
+    import threading
+
+    import lightgbm as lgb
+
+    registry = hybrid.registry()
+    original = registry.production()["version"]
+    booster = lgb.Booster(model_str=registry.model_text(original))
+    second, _ = registry.register(
+        booster.model_to_string(num_iteration=max(5, booster.num_trees() // 3)),
+        {**registry.metadata(original), "note": "test: hot deploy under load"},
+    )
+    statuses: list[int] = []
+    versions: set[str] = set()
+    with running_server(hybrid.home, poll_seconds=0.3, env=hybrid.env) as base:
+        stop = threading.Event()
+
+        def client(seed: int):
+            with httpx.Client(base_url=base, timeout=10) as http:
+                n = seed
+                while not stop.is_set():
+                    try:
+                        r = http.post("/predict", json={"customer_id": n % 3000})
+                        statuses.append(r.status_code)
+                        if r.status_code == 200:
+                            versions.add(r.json()["model_version"])
+                    except httpx.HTTPError:
+                        statuses.append(-1)
+                    n += 7
+
+        threads = [threading.Thread(target=client, args=(s,)) for s in range(4)]
+        for t in threads:
+            t.start()
+        try:
+            time.sleep(1.0)
+            registry.promote(second, reason="test: deploy under load")
+            time.sleep(1.5)
+            registry.promote(original, reason="test: restore")
+            time.sleep(1.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(timeout=30)
+        metrics = httpx.get(f"{base}/metrics").text
+    log_lines = [
+        json.loads(line)
+        for log in hybrid.home.glob("serve-*.log")
+        for line in log.read_text().splitlines()
+        if line.startswith("{") and '"access"' in line
+    ]
+    assert {second, original} <= versions, versions  # both models answered during the run
+    assert statuses and set(statuses) <= {200, 404}, sorted(set(statuses))  # no 5xx, no dropped request
+    assert statuses.count(200) > 100
+    assert 'hybrid_requests_total{method="POST",path="/predict",status="200"}' in metrics
+    assert "hybrid_request_duration_seconds_bucket" in metrics
+    assert f'hybrid_model_info{{version="{original}"}} 1.0' in metrics
+    assert "hybrid_model_swaps_total" in metrics
+    assert 'hybrid_feature_latest_event_timestamp_seconds{feature_view="customer_activity"}' in metrics
+    predicts = [e for e in log_lines if e["path"] == "/predict"]
+    assert len(predicts) >= len(statuses)  # one line per request (earlier tests' servers log too)
+    entry = predicts[-1]
+    assert {"ts", "method", "status", "duration_ms", "request_id", "model_version"} <= set(entry)
+    assert all(hybrid.env["HYBRID_REDIS_URL"].split("@")[0] not in json.dumps(e) for e in log_lines)
