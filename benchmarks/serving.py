@@ -1,7 +1,7 @@
 """Serving: our ``POST /predict`` (online lookup + LightGBM + JSON) against ``feast serve``'s
 ``POST /get-online-features`` (lookup only), for the same feature service, customers and Redis, with the same
-number of worker processes, driven by wrk (a C HTTP load generator) on loopback with a bounded number of
-requests.
+number of worker processes, driven by wrk (a C HTTP load generator) on loopback; every run is bounded in
+time (``--seconds``) and in requests (MAX_REQUESTS per wrk thread).
 
 Measured in one run: sequential latency (p50/p95/p99, one connection), throughput and p99 at concurrency 8
 and 32, and a 100-customer batch (/predict/batch against get-online-features with 100 entities). During our
@@ -10,7 +10,7 @@ concurrency-32 run a new model version is promoted and the old one restored (the
 
     make services && make bench                        # all benchmarks
     .venv/bin/python -m benchmarks.serving             # this one (builds its own platform the first time)
-    .venv/bin/python -m benchmarks.serving --quick     # fewer requests, for a look
+    .venv/bin/python -m benchmarks.serving --quick     # 3-second runs, for a look
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from benchmarks.common import print_table, write_result
 from benchmarks.platform import bench_env, ensure_platform, registry
 
 LUA = Path(__file__).with_name("wrk_load.lua")
+MAX_REQUESTS = 400_000  # per wrk thread: the bound on any one run
 
 
 def _free_port() -> int:
@@ -103,6 +104,8 @@ def wrk(base: str, kind: str, connections: int, requests: int, ids: Path, batch:
         check=True,
     ).stdout
     result = json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
+    if result["requests"] >= MAX_REQUESTS * threads:
+        raise SystemExit(f"wrk hit the request cap ({MAX_REQUESTS} per thread): raise MAX_REQUESTS")
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["errors"] = sum(v for k, v in result.items() if k.startswith("errors_"))
     for q in ("p50", "p95", "p99"):
@@ -181,13 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 2, help="worker processes, both servers"
     )
-    parser.add_argument("--sequential", type=int, default=5000, help="requests in the sequential runs")
-    parser.add_argument("--concurrent", type=int, default=30000, help="requests in each concurrent run")
-    parser.add_argument("--batch-requests", type=int, default=1000)
-    parser.add_argument("--quick", action="store_true", help="a tenth of the requests")
+    parser.add_argument("--seconds", type=float, default=15, help="length of each measured run")
+    parser.add_argument("--quick", action="store_true", help="3-second runs, for a look")
     args = parser.parse_args(argv)
     if args.quick:
-        args.sequential, args.concurrent, args.batch_requests = 500, 3000, 100
+        args.seconds = 3
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: `apt-get install wrk` (make bench installs it)")
 
@@ -218,22 +219,22 @@ def main(argv: list[str] | None = None) -> int:
     deploy = HotDeploy(env)
     # one server at a time, so neither competes with the other for the two cores
     with server(ours_cmd, base_env, f"{ours}/ready", work / "ours.log"):
-        wrk(ours, "predict", 4, 2000, ids_file)  # warm-up
-        results["ours_seq"] = wrk(ours, "predict", 1, args.sequential, ids_file)
-        results["ours_c8"] = wrk(ours, "predict", 8, args.concurrent, ids_file)
+        wrk(ours, "predict", 4, 3, ids_file)  # warm-up
+        results["ours_seq"] = wrk(ours, "predict", 1, args.seconds, ids_file)
+        results["ours_c8"] = wrk(ours, "predict", 8, args.seconds, ids_file)
         swaps_before = _metric(ours, "hybrid_model_swaps_total")
-        thread = deploy.run(after_s=1.0, hold_s=2.0)
-        results["ours_c32"] = wrk(ours, "predict", 32, args.concurrent, ids_file)
+        thread = deploy.run(after_s=args.seconds / 4, hold_s=args.seconds / 3)
+        results["ours_c32"] = wrk(ours, "predict", 32, args.seconds, ids_file)
         thread.join(timeout=30)
         time.sleep(1.5)  # let every worker pick up the restored version
         swaps = _metric(ours, "hybrid_model_swaps_total") - swaps_before
-        results["ours_batch"] = wrk(ours, "predict", 1, args.batch_requests, ids_file, batch=100)
+        results["ours_batch"] = wrk(ours, "predict", 1, args.seconds, ids_file, batch=100)
     with server(feast_cmd, feast_env, f"{feast}/get-online-features", work / "feast.log", body=feast_probe):
-        wrk(feast, "feast", 4, 2000, ids_file)
-        results["feast_seq"] = wrk(feast, "feast", 1, args.sequential, ids_file)
-        results["feast_c8"] = wrk(feast, "feast", 8, args.concurrent, ids_file)
-        results["feast_c32"] = wrk(feast, "feast", 32, args.concurrent, ids_file)
-        results["feast_batch"] = wrk(feast, "feast", 1, args.batch_requests, ids_file, batch=100)
+        wrk(feast, "feast", 4, 3, ids_file)
+        results["feast_seq"] = wrk(feast, "feast", 1, args.seconds, ids_file)
+        results["feast_c8"] = wrk(feast, "feast", 8, args.seconds, ids_file)
+        results["feast_c32"] = wrk(feast, "feast", 32, args.seconds, ids_file)
+        results["feast_batch"] = wrk(feast, "feast", 1, args.seconds, ids_file, batch=100)
 
     errors = sum(r["errors"] for k, r in results.items() if k.startswith("ours"))
     o, f = results, results

@@ -1,5 +1,5 @@
 -- wrk script shared by the serving benchmark: random customers from a file, a bounded number of requests,
--- and a JSON summary (latency percentiles in microseconds, error counts) on the last line of output.
+-- a request cap per thread (WRK_MAX; wrk still ends the run at -d), and a JSON summary (latency percentiles in microseconds, error counts) on the last line of output.
 -- Environment: WRK_IDS (file of customer ids, one per line), WRK_KIND (predict | feast),
 -- WRK_BATCH (customers per request), WRK_MAX (requests per thread, then the thread stops).
 local ids = {}

@@ -16,6 +16,8 @@ DAGSTER_YAML = {
     "embedded": """# Embedded profile: a local Dagster instance (SQLite storage) under HYBRID_HOME.
 telemetry:
   enabled: false
+freshness:
+  enabled: true
 """,
     "hybrid": """# Hybrid profile: Dagster's runs, events and schedules in PostgreSQL (the URL, with its password, is
 # read from the environment: HYBRID_DAGSTER_PG_URL, written by `make services` to services.env).
@@ -25,6 +27,8 @@ storage:
       env: HYBRID_DAGSTER_PG_URL
 telemetry:
   enabled: false
+freshness:
+  enabled: true
 """,
 }
 

@@ -1,5 +1,6 @@
 """The definitions of both code locations load without any server or data, and the boundary holds."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -27,6 +28,12 @@ def _describe(location: str, defs: dg.Definitions) -> list[str]:
     lines += [f"{location} check {k.asset_key.to_user_string()}.{k.name}" for k in graph.asset_check_keys]
     lines += [f"{location} job {j.name}" for j in defs.resolve_all_job_defs() if not j.name.startswith("__")]
     lines += [f"{location} sensor {s.name}" for s in (defs.sensors or [])]
+    lines += [f"{location} schedule {s.name} {s.cron_schedule}" for s in (defs.schedules or [])]
+    lines += [
+        f"{location} freshness {k.to_user_string()} {type(graph.get(k).freshness_policy).__name__}"
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).freshness_policy is not None
+    ]
     return sorted(lines)
 
 
@@ -39,9 +46,12 @@ def test_definitions_load_without_any_server_or_data(tmp_path):
 
 
 def test_definitions_snapshot(tmp_path):
-    """Every asset key, check, job and sensor; a rename shows up as a diff of tests/snapshots/definitions.txt."""
+    """Every asset key, check, job, sensor, schedule and freshness policy; a rename shows up as a diff of
+    tests/snapshots/definitions.txt (regenerate: HYBRID_UPDATE_SNAPSHOT=1 pytest tests/test_definitions.py)."""
     onprem, cloud = _load(tmp_path)
     lines = _describe("onprem", onprem) + _describe("cloud", cloud)
+    if os.environ.get("HYBRID_UPDATE_SNAPSHOT") == "1":
+        SNAPSHOT.write_text("\n".join(lines) + "\n")
     assert "\n".join(lines) + "\n" == SNAPSHOT.read_text()
 
 
