@@ -186,11 +186,30 @@ def _demo_prediction(settings: Settings, cloud) -> int:
 
 
 def cmd_serve(args) -> int:
+    import os
+    import shutil
+    import tempfile
+
     import uvicorn
 
-    from serving.app import create_app
-
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level)
+    # prometheus_client's multiprocess mode: every worker writes its counters here and /metrics sums them.
+    # Set before any worker imports prometheus_client; a fresh folder per server start.
+    metrics_dir = tempfile.mkdtemp(prefix="hybrid-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        uvicorn.run(
+            "serving.app:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            access_log=False,  # the app writes structured access logs itself (serving/observability.py)
+            loop="uvloop",
+            http="httptools",
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
@@ -250,6 +269,12 @@ def cmd_quarantine(args) -> int:
     return 0
 
 
+def cmd_status(args) -> int:
+    from hybrid_assets import status
+
+    return status.main(url=args.url, as_json=args.json, strict=args.strict, timeout=args.timeout)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hybrid", description="Hybrid-cloud churn ML platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -270,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--log-level", default="info")
+    p.add_argument(
+        "--workers", type=int, default=1, help="worker processes (one per core is a good start; default 1)"
+    )
     p.set_defaults(fn=cmd_serve)
 
     p = sub.add_parser("truth", help="the generator's true churn probability per customer at a snapshot")
@@ -291,6 +319,19 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("services", help="start (up) or stop (down) local PostgreSQL, S3 API and Redis")
     p.add_argument("action", choices=["up", "down"])
     p.set_defaults(fn=cmd_services)
+
+    p = sub.add_parser(
+        "status", help="what is materialized, latest check results, production model, endpoint health"
+    )
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="the prediction endpoint to ask")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each endpoint request")
+    p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 if something needs attention (missing asset, failed check, no model, endpoint not ready)",
+    )
+    p.set_defaults(fn=cmd_status)
 
     p = sub.add_parser("docs", help="regenerate docs/features.md from the feature catalog")
     p.set_defaults(fn=cmd_docs)

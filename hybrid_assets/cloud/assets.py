@@ -55,8 +55,10 @@ def _repo_version() -> str:
     group_name=CLOUD_SOURCES,
     kinds={"parquet", "s3"},
     retry_policy=RETRY,
-    description="Marketing email events (sent / open / click) that the marketing system drops into the object "
-    "store, consolidated and typed. Non-sensitive: customer_id, campaign, event_type, event_ts.",
+    description="Marketing email events (sent / open / click) that the marketing system drops as Parquet files "
+    "under sources/marketing_events/ in the object store, consolidated into curated/marketing_events.parquet. "
+    "Non-sensitive: customer_id, campaign, event_type, event_ts. A failure means no event file has arrived yet "
+    "or the object store was unreachable.",
 )
 def marketing_events(object_store: ObjectStoreResource) -> dg.MaterializeResult:
     store = object_store.client()
@@ -79,8 +81,10 @@ def marketing_events(object_store: ObjectStoreResource) -> dg.MaterializeResult:
     kinds={"feast"},
     code_version=_repo_version(),
     automation_condition=_A.eager() | _A.code_version_changed() | FILL_MISSING,
-    description="`feast apply` of feature_repo/: the customer entity, the customer_activity and "
-    "marketing_engagement feature views (schemas from the catalog) and the churn_prediction feature service.",
+    description="`feast apply` of feature_repo/: registers the customer entity, the customer_activity and "
+    "marketing_engagement feature views (schemas from the catalog) and the churn_prediction feature service in "
+    "the Feast registry; re-applied when the catalog or the repo changes. A failure means the repo is invalid "
+    "or the registry could not be written; Feast keeps the previous registry.",
 )
 def feature_registry(context: dg.AssetExecutionContext, feature_store: FeatureStoreResource):
     store = feature_store.store()
@@ -98,7 +102,9 @@ def feature_registry(context: dg.AssetExecutionContext, feature_store: FeatureSt
     automation_condition=FOLLOW_UPSTREAM,
     retry_policy=RETRY,
     description="Marketing engagement features (emails sent, open and click rates, days since last click) for "
-    "the same customers and snapshots as the on-prem export, computed in the cloud. Feast's second source.",
+    "the same customers and snapshots as the on-prem export, computed in the cloud from marketing_events and "
+    "written to offline/marketing_engagement.parquet: Feast's second source. A failure means the export or the "
+    "curated events are missing, or the object store was unreachable.",
 )
 def marketing_engagement(object_store: ObjectStoreResource) -> dg.MaterializeResult:
     store = object_store.client()
@@ -121,16 +127,31 @@ def marketing_engagement(object_store: ObjectStoreResource) -> dg.MaterializeRes
     kinds={"feast", "sqlite", "redis"},
     automation_condition=FOLLOW_UPSTREAM,
     retry_policy=RETRY,
-    description="The Feast online store, loaded with each customer's latest feature values from both feature "
-    "views (what /predict reads at inference time).",
+    # the endpoint serves yesterday's features at worst: warn after 26 h without a load, fail after 36 h
+    freshness_policy=dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=36), warn_window=timedelta(hours=26)
+    ),
+    description="The Feast online store (SQLite file, or Redis in the hybrid profile), loaded with each "
+    "customer's latest feature values from both feature views: what /predict reads at inference time. Loaded "
+    "by resources/online_loader.py (the same bytes as Feast's materialize, streamed, much faster; an older "
+    "row never overwrites a newer one). A failure names the online store that could not be loaded; the "
+    "endpoint keeps serving the values already there.",
 )
 def online_features(feature_store: FeatureStoreResource, object_store: ObjectStoreResource):
+    from resources.online_loader import load_view
+
     store = feature_store.store()
-    spine = object_store.client().read_parquet(catalog.ACTIVITY_EXPORT_KEY, columns=[catalog.EVENT_TS])
+    objects = object_store.client()
+    spine = objects.read_parquet(catalog.ACTIVITY_EXPORT_KEY, columns=[catalog.EVENT_TS])
     latest = spine[catalog.EVENT_TS].max()
     start = spine[catalog.EVENT_TS].min() - timedelta(seconds=1)
+    end = latest + timedelta(seconds=1)
+    reports = {}
     try:
-        store.materialize(start_date=start, end_date=latest + timedelta(seconds=1))
+        for view, key in catalog.VIEW_SOURCE_KEY.items():
+            reports[view] = load_view(store, view, objects.iter_batches(key), start=start, end=end)
+            # what materialize records too: the Feast registry (and UI) know which interval is online
+            store.registry.apply_materialization(store.get_feature_view(view), store.project, start, end)
     except Exception as exc:  # name the store: "Connection refused" alone does not say which service
         raise RuntimeError(
             f"loading the online store ({feature_store.describe_online()}) failed: {exc}"
@@ -139,7 +160,8 @@ def online_features(feature_store: FeatureStoreResource, object_store: ObjectSto
         metadata={
             "latest_feature_timestamp": str(latest),
             "entities": spine.filter(pl.col(catalog.EVENT_TS) == latest).height,
-            "feature_views": [catalog.ACTIVITY_VIEW, catalog.ENGAGEMENT_VIEW],
+            "feature_views": list(reports),
+            **{f"{view}_load": dg.MetadataValue.json(r.as_metadata()) for view, r in reports.items()},
         }
     )
 
@@ -150,8 +172,10 @@ def online_features(feature_store: FeatureStoreResource, object_store: ObjectSto
     kinds={"feast", "parquet"},
     automation_condition=FOLLOW_UPSTREAM,
     retry_policy=RETRY,
-    description="Point-in-time-correct training set: for every labelled (customer, snapshot), Feast joins the "
-    "feature values as of that snapshot from the churn_prediction service (get_historical_features).",
+    description="Point-in-time-correct training set: for every labelled (customer, snapshot) of "
+    "churn_label_export, Feast joins the feature values as of that snapshot from the churn_prediction service "
+    "(get_historical_features); written to training/churn_training_set.parquet. A failure means Feast could not "
+    "read its registry or offline sources; no new model is trained until it succeeds.",
 )
 def training_set(
     feature_store: FeatureStoreResource, object_store: ObjectStoreResource
@@ -191,7 +215,10 @@ def training_set(
     output_required=False,
     description="LightGBM churn model trained on the earlier snapshots and evaluated on the last ones (AUC, "
     "log loss, calibration, feature importance), registered as a new version. Retraining policy: a new "
-    "version only when the training window has a labelled snapshot the latest version did not see.",
+    "version only when the training window has a labelled snapshot the latest version did not see. Shows a "
+    "ROC curve, a reliability diagram, feature importance and a model card, also stored next to the model in "
+    "the registry. A failure usually means too few labelled snapshots for the time-based holdout (the message "
+    "says to generate more days).",
 )
 def churn_model(
     context: dg.AssetExecutionContext,
@@ -237,7 +264,21 @@ def churn_model(
         },
         "trained_at": datetime.now().isoformat(),
     }
-    version, is_new = registry.register(booster.model_to_string(), meta)
+    from hybrid_assets.cloud import report
+
+    baseline, files = split.holdout["days_since_last_txn"].to_numpy(), {}
+
+    def version_report(registered: dict) -> dict[str, bytes]:  # written before the version becomes visible
+        files.update(report.report_files(registered, labels, proba, baseline))
+        return files
+
+    version, is_new = registry.register(booster.model_to_string(), meta, artifacts=version_report)
+    card_meta = {**registry.metadata(version), **meta}  # this evaluation + version, checksum, registered_at
+    if not files:  # an identical model reused an existing version: it keeps its report, unless it has none
+        files = report.report_files(card_meta, labels, proba, baseline)
+        if registry.artifact(version, report.CARD_FILE) is None:
+            for name, data in files.items():
+                registry.put_artifact(version, name, data)
     top = list(meta["feature_importance"].items())[:8]
     yield dg.MaterializeResult(
         metadata={
@@ -255,6 +296,15 @@ def churn_model(
                 "| feature | gain share |\n|---|---|\n" + "\n".join(f"| {f} | {g:.3f} |" for f, g in top)
             ),
             "calibration": dg.MetadataValue.json(metrics["calibration"]),
+            "roc_curve": dg.MetadataValue.md(report.image_markdown(files[report.ROC_FILE], "ROC curve")),
+            "calibration_plot": dg.MetadataValue.md(
+                report.image_markdown(files[report.CALIBRATION_FILE], "reliability diagram")
+            ),
+            "feature_importance_plot": dg.MetadataValue.md(
+                report.image_markdown(files[report.IMPORTANCE_FILE], "feature importance")
+            ),
+            "model_card": dg.MetadataValue.md(report.model_card(card_meta)),
+            "model_card_uri": dg.MetadataValue.path(registry.artifact_uri(version, report.CARD_FILE)),
         }
     )
 
@@ -271,8 +321,10 @@ def latest_model_version(instance: dg.DagsterInstance) -> str:
     deps=["churn_model"],
     kinds={"fastapi"},
     automation_condition=FOLLOW_UPSTREAM,
-    description="The production model pointer that the endpoint follows. Runs only when churn_model's "
-    "quality gate passed: AUC above the floor and no worse than the current production model.",
+    description="The production model pointer (models/churn_model/production.json in the registry) that the "
+    "endpoint follows. Runs only when churn_model's quality gate passed: AUC above the floor and no worse than "
+    "the current production model. Shows the served version and its model card. A failure means churn_model was "
+    "never materialized or the registry was unreachable; the endpoint keeps serving the previous model.",
 )
 def churn_model_deployment(
     context: dg.AssetExecutionContext, model_registry: ModelRegistryResource
@@ -287,13 +339,25 @@ def churn_model_deployment(
             registry.promote(version, reason=f"passed the quality gate in run {context.run.run_id}"),
             True,
         )
+    from hybrid_assets.cloud import report
+
+    served = pointer["version"]
+    card = registry.artifact(served, report.CARD_FILE)
     return dg.MaterializeResult(
         metadata={
-            "served_version": pointer["version"],
+            "served_version": served,
             "promoted": changed,
             "previous_version": (current or {}).get("version", "none"),
             "auc": pointer["metrics"].get("auc"),
             "promoted_at": pointer["promoted_at"],
+            "model_card": dg.MetadataValue.md(
+                report.card_summary(card.decode())
+                + f"\nFull card, with the ROC, calibration and importance plots: "
+                f"`{registry.artifact_uri(served, report.CARD_FILE)}`"
+                if card
+                else f"{served} has no model card (registered before the registry stored reports)"
+            ),
+            "model_card_uri": dg.MetadataValue.path(registry.artifact_uri(served, report.CARD_FILE)),
         }
     )
 

@@ -39,7 +39,10 @@ def latest_offline_features(object_store: ObjectStoreResource) -> pl.DataFrame:
     asset="online_features",
     name="online_matches_offline",
     blocking=True,
-    description="A sample of customers read back through Feast's online API equals their latest offline rows.",
+    description="Reads 50 sampled customers back through Feast's online API (what /predict sees) and compares "
+    "every feature with their newest rows in the offline Parquet sources of both feature views. A failure means "
+    "the online store serves stale or different values, so predictions would not use the features the model "
+    "was trained on; the run fails (nothing is downstream of online_features) and online_features needs a rerun.",
 )
 def online_matches_offline(
     feature_store: FeatureStoreResource, object_store: ObjectStoreResource
@@ -74,8 +77,11 @@ def online_matches_offline(
     asset="churn_model",
     name="churn_model_quality",
     blocking=True,
-    description="Blocks deployment unless the new version's holdout AUC clears the floor and is not worse than "
-    "the production model's AUC on the same holdout (within the tolerance).",
+    description="The deployment gate. Reads the new version's metrics from the model registry: its holdout AUC "
+    "must be at least HYBRID_AUC_FLOOR, and not lower than the production model's AUC on the same holdout "
+    "minus HYBRID_AUC_TOLERANCE (production is rescored on the current training set). A failure blocks "
+    "churn_model_deployment: the new version stays in the registry for inspection and the endpoint keeps "
+    "serving the current production model.",
 )
 def churn_model_quality(
     context: dg.AssetCheckExecutionContext,
@@ -125,20 +131,29 @@ CHECKS = [
         "marketing_events",
         MARKETING_CURATED_KEY,
         suites.marketing_events_suite,
-        "Event types are sent/open/click; customer and timestamp present.",
+        "GX suite on the consolidated marketing events (curated/marketing_events.parquet in the object store): "
+        "the expected columns, at least one row, customer_id and event_ts present, event_type only sent, open "
+        "or click. A failure means the marketing system dropped a malformed file; it blocks "
+        "marketing_engagement and everything after it, which keep their last good output.",
     ),
     _parquet_check(
         "marketing_engagement",
         catalog.ENGAGEMENT_KEY,
         lambda: suites.feature_suite(catalog.ENGAGEMENT_VIEW, "marketing_engagement"),
-        "Exactly the catalog's engagement columns, non-null, inside their ranges.",
+        "GX suite derived from the catalog, on offline/marketing_engagement.parquet in the object store: "
+        "exactly the catalog's engagement columns, one row per customer and snapshot, non-null and inside their "
+        "declared ranges. A failure blocks the online store load and the training set in the run; they keep "
+        "their last good output.",
     ),
     online_matches_offline,
     _parquet_check(
         "training_set",
         catalog.TRAINING_SET_KEY,
         suites.training_set_suite,
-        "Every labelled row got all its features from Feast, labels are 0/1, both classes present.",
+        "GX suite on the training set Feast built (training/churn_training_set.parquet in the object store): "
+        "at least 100 rows, one per customer and snapshot, churned is 0 or 1 with a churn rate between 1% and "
+        "60%, and every feature non-null and in range (a null means Feast found no feature row for a label). A "
+        "failure blocks churn_model: no new version is trained and production stays as it is.",
     ),
     churn_model_quality,
 ]

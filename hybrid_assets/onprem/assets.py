@@ -145,19 +145,29 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
 customers = _raw_asset(
     CONTRACTS["customers"],
     [],
-    "Customers accepted from the on-prem `customers` table. PII (names, emails, phones, birth dates): this "
-    "table never leaves the warehouse. Invalid rows go to platform.quarantine with their reason.",
+    "Customers accepted from the on-prem warehouse's source table `customers` (signup date, region, plan, and "
+    "PII: names, emails, phones, birth dates), so this table never leaves the warehouse. Invalid rows go to "
+    "platform.quarantine with their reason. "
+    "A failure means the source table's columns changed (the message names them; not retried) or the "
+    "warehouse was unreachable; everything downstream keeps its last good output.",
 )
 transactions = _raw_asset(
     CONTRACTS["transactions"],
     ["customers"],
-    "Purchases accepted from the on-prem `transactions` table: no null keys, no negative amounts, no "
-    "future timestamps, no duplicate ids, no unknown customers. The rest is quarantined with the reason.",
+    "Purchases accepted from the on-prem warehouse's source table `transactions`: no null keys, no negative "
+    "amounts, no future timestamps, no duplicate ids, no unknown customers. The rest goes to "
+    "platform.quarantine with the reason. "
+    "A failure means the source table's columns changed (the message names them; not retried) or the "
+    "warehouse was unreachable; everything downstream keeps its last good output.",
 )
 support_tickets = _raw_asset(
     CONTRACTS["support_tickets"],
     ["customers"],
-    "Support tickets accepted from the on-prem `support_tickets` table; invalid rows are quarantined.",
+    "Support tickets (opened and resolved times, severity) accepted from the on-prem warehouse's source table "
+    "`support_tickets`: no null keys, no future or resolved-before-opened times, no duplicate ids, no unknown "
+    "customers. The rest goes to platform.quarantine with the reason. "
+    "A failure means the source table's columns changed (the message names them; not retried) or the "
+    "warehouse was unreachable; everything downstream keeps its last good output.",
 )
 
 
@@ -180,7 +190,10 @@ def _ts(day: date) -> datetime:
     tags={"boundary": "onprem"},
     retry_policy=RETRY,
     description="One row per customer and snapshot (weekly Mondays plus the latest day) with the on-prem "
-    "features of the catalog, each computed only from rows before its snapshot. Computed next to the data.",
+    "features of the catalog (purchases, spend, tickets, tenure, plan), computed in the warehouse from the "
+    "accepted customers, transactions and support tickets, each only from rows before its snapshot; stored in "
+    "platform.customer_features. A failure means no accepted transactions yet or an unreachable warehouse; "
+    "the export keeps its last good version.",
 )
 def customer_features(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
@@ -250,8 +263,10 @@ def compute_labels(txns: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
     kinds={"polars", "duckdb"},
     tags={"boundary": "onprem"},
     retry_policy=RETRY,
-    description="Churn label per (customer, weekly snapshot): 1 if a customer active in the 14 days before "
-    "the snapshot made no purchase in the 30 days after it. Only snapshots with a complete horizon.",
+    description="Churn label per (customer, weekly snapshot), computed in the warehouse from the accepted "
+    "transactions: 1 if a customer active in the 14 days before the snapshot made no purchase in the 30 days "
+    "after it. Only snapshots with a complete horizon; stored in platform.churn_labels. A failure means no "
+    "accepted transactions yet or an unreachable warehouse; the label export keeps its last good version.",
 )
 def churn_labels(warehouse: WarehouseResource) -> dg.MaterializeResult:
     wh = warehouse.client()
@@ -301,15 +316,19 @@ customer_feature_export = _export(
     "customer_features",
     EXPORT_FEATURES_KEY,
     lambda: feature_suites.feature_suite(catalog.ACTIVITY_VIEW, "customer_feature_export"),
-    "The curated features that cross to the cloud: customer_id, event_timestamp and the catalog's on-prem "
-    "features, no PII column (its check fails on any column outside the catalog). Feast's source.",
+    "The curated features that cross to the cloud: platform.customer_features written as Parquet to the object "
+    "store (customer_id, event_timestamp and the catalog's on-prem features, no PII column; its check fails on "
+    "any column outside the catalog). Feast's source for customer_activity. It is audited before it is "
+    "published: a failure means the audit or the object store failed, and the cloud keeps the previous export.",
 )
 churn_label_export = _export(
     "churn_label_export",
     "churn_labels",
     EXPORT_LABELS_KEY,
     feature_suites.labels_suite,
-    "Churn labels that cross to the cloud for training: customer_id, event_timestamp, churned. No PII.",
+    "Churn labels that cross to the cloud for training: platform.churn_labels written as Parquet to the object "
+    "store (customer_id, event_timestamp, churned; no PII). Audited before it is published: a failure means the "
+    "audit or the object store failed, and the cloud keeps training on the previous labels.",
 )
 
 ASSETS = [

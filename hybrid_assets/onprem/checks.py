@@ -20,9 +20,12 @@ def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
         asset=contract.table,
         name=f"{contract.table}_contract",
         blocking=True,
-        description=f"Accepted {contract.table} rows pass the GX suite `{contract.table}_accepted_rows`, and "
-        "the quarantined share of the batch stays under the policy limit (a warning below it, a blocking "
-        "failure above it).",
+        description=f"Accepted rows in platform.{contract.table} (the warehouse) pass the GX suite "
+        f"`{contract.table}_accepted_rows` (exact columns, non-null unique key, allowed values), and the share "
+        "of the batch sent to platform.quarantine stays under HYBRID_MAX_INVALID_SHARE. Some quarantined rows "
+        "under the limit give a WARN that does not block; above the limit, or a failed expectation, is an ERROR "
+        "that stops everything downstream in the run (it keeps its last good output). `hybrid quarantine` "
+        "shows the rows.",
     )
     def _check(warehouse: WarehouseResource, quality_policy: QualityPolicy) -> dg.AssetCheckResult:
         wh = warehouse.client()
@@ -88,22 +91,32 @@ CHECKS = [
     _table_check(
         "customer_features",
         lambda: feature_suites.feature_suite(catalog.ACTIVITY_VIEW, "customer_features"),
-        "Every catalog feature is present, non-null and inside its declared range; keys are unique.",
+        "GX suite derived from the catalog, on platform.customer_features in the warehouse: exactly the "
+        "catalog's columns, one row per customer and snapshot, every feature non-null and inside its declared "
+        "range. A failure (usually a feature computation or a declared range that is wrong) blocks the export: "
+        "nothing new crosses to the cloud.",
     ),
     _table_check(
-        "churn_labels", feature_suites.labels_suite, "Labels are 0/1, one per customer and snapshot."
+        "churn_labels",
+        feature_suites.labels_suite,
+        "GX suite on platform.churn_labels in the warehouse: exactly customer_id, event_timestamp and churned, "
+        "at least one row, churned is 0 or 1, one label per customer and snapshot. A failure blocks the label "
+        "export: the cloud keeps training on the previous labels.",
     ),
     _export_check(
         "customer_feature_export",
         EXPORT_FEATURES_KEY,
         lambda: feature_suites.feature_suite(catalog.ACTIVITY_VIEW, "customer_feature_export"),
-        "Reads the exported Parquet back from the object store: exactly the catalog's columns (so no PII can "
-        "cross), non-null, in range.",
+        "Reads the exported Parquet back from the object store (what actually crossed): exactly the catalog's "
+        "columns, so no PII column can cross, non-null in-range features, one row per customer and snapshot. A "
+        "failure means a wrong export or a PII column; the cloud assets wait for this check to pass.",
     ),
     _export_check(
         "churn_label_export",
         EXPORT_LABELS_KEY,
         feature_suites.labels_suite,
-        "Reads the exported labels back: exactly customer_id, event_timestamp, churned.",
+        "Reads the exported labels back from the object store: exactly customer_id, event_timestamp and churned "
+        "(0 or 1), one per customer and snapshot, no PII column. A failure stops the cloud from training on "
+        "these labels (its assets wait for this check to pass).",
     ),
 ]
