@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: env demo test test-embedded lint ui serve feast-ui clean help services services-down
+.PHONY: env demo test test-embedded lint ui serve feast-ui clean help services services-down bench
 
 help:
 	@echo "make demo   - create the environment from uv.lock, generate data, run the whole graph, predict"
@@ -21,6 +21,7 @@ help:
 	@echo "make serve  - the prediction endpoint on http://127.0.0.1:8000"
 	@echo "make feast-ui - the Feast UI over feature_repo/"
 	@echo "make services - local PostgreSQL, Redis and S3 API for HYBRID_PROFILE=hybrid (make services-down stops them)"
+	@echo "make bench  - the benchmarks (hybrid profile; after make services): JSON in HYBRID_HOME/bench/"
 	@echo "make lint   - ruff"
 	@echo "make clean  - delete HYBRID_HOME (default .hybrid/): data, instance, feature store, models"
 
@@ -63,7 +64,19 @@ clean:
 services: env ## PostgreSQL, Redis and an S3 API server on loopback for the hybrid profile
 	@command -v redis-server >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server postgresql; }
+	@command -v chromium >/dev/null 2>&1 \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	$(VENV)/bin/hybrid services up
 
 services-down: env
 	$(VENV)/bin/hybrid services down
+
+# Benchmarks against their references, measured in the same run (docs/benchmarks.md). Not tests: no
+# assertion on time. Needs the services (`make services`); wrk is the HTTP load generator.
+bench: env
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	HYBRID_PROFILE=hybrid $(VENV)/bin/python -m benchmarks.materialize
+	HYBRID_PROFILE=hybrid $(VENV)/bin/python -m benchmarks.serving
+	$(VENV)/bin/python -m benchmarks.features
+	$(VENV)/bin/python -m benchmarks.training
+	$(VENV)/bin/python -m benchmarks.report

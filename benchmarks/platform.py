@@ -69,22 +69,18 @@ def _create_stores(env: dict[str, str]) -> None:
 
 
 def registry(env: dict[str, str]):
+    """The benchmark platform's model registry (the process environment must hold ``env``: use_env)."""
+    from hybrid_assets.settings import load_settings
     from resources.model_registry import ModelRegistry
     from resources.object_store import ObjectStore
 
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        from hybrid_assets.settings import load_settings
+    settings = load_settings(env={**os.environ, **env})
+    return ModelRegistry(ObjectStore(settings.object_store_root, endpoint=settings.s3_endpoint))
 
-        settings = load_settings()
-        return ModelRegistry(ObjectStore(settings.object_store_root, endpoint=settings.s3_endpoint))
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+
+def use_env(env: dict[str, str]) -> None:
+    """Make the benchmark platform this process's platform (credentials are read lazily by the S3 clients)."""
+    os.environ.update(env)
 
 
 def ensure_platform(env: dict[str, str]) -> Path:

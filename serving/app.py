@@ -247,7 +247,8 @@ def predict(model: LoadedModel, lookup: FeatureLookup, ids: list[int]) -> list[d
     matrix = (
         np.array(columns, dtype=float).T if len(ids) > 1 else np.array([[c[0] for c in columns]], dtype=float)
     )
-    proba = model.booster.predict(matrix)
+    # one OpenMP thread: several workers each spinning a thread pool on the same cores would fight
+    proba = model.booster.predict(matrix, num_threads=1)
     obs.PREDICTIONS.labels(model.version).inc(len(ids))
     return [
         {
