@@ -131,7 +131,10 @@ class ObjectStore:
 
         try:
             dataset = ds.dataset(self._path(key), filesystem=self._fs, format="parquet")
-            yield from dataset.to_batches(columns=columns, filter=filter, batch_size=batch_rows)
+            # little read-ahead: Arrow's default (16 batches) would hold a sizeable share of a big file
+            yield from dataset.to_batches(
+                columns=columns, filter=filter, batch_size=batch_rows, batch_readahead=2, fragment_readahead=1
+            )
         except FileNotFoundError as exc:
             raise FileNotFoundError(f"{key} is not in the {self.describe()}") from exc
         except OSError as exc:

@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+LOAD_SOCKET_TIMEOUT_S = 120.0
 _CRLF = pa.scalar(b"\r\n", pa.binary())
 _EMPTY = pa.scalar(b"", pa.binary())
 
@@ -244,6 +245,9 @@ class RedisOnlineWriter:
         online = self.config.online_store
         self.ttl = int(getattr(online, "key_ttl_seconds", None) or 0)
         self.client = RedisOnlineStore()._get_client(online)
+        # The store's short socket timeouts are for serving (a dead Redis must become a quick 503). A bulk
+        # load sends megabytes per batch and Redis may pause (AOF rewrite, fsync): give it time.
+        self.client.connection_pool.connection_kwargs["socket_timeout"] = LOAD_SOCKET_TIMEOUT_S
         self._keys: dict[str, EntityKeyEncoder] = {}
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="online-load")
         self._pending = None
