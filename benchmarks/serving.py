@@ -29,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.common import print_table, write_result
+from benchmarks.common import bench_dir, print_table, write_result
 from benchmarks.platform import bench_env, ensure_platform, registry, use_env
 
 LUA = Path(__file__).with_name("wrk_load.lua")
@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("wrk not found: `apt-get install wrk` (make bench installs it)")
 
     env = bench_env()
+    os.environ["HYBRID_BENCH_DIR"] = str(bench_dir())  # results go next to the others, not into the platform
     use_env(env)
     home = ensure_platform(env)
     work = home / "bench-serving"
