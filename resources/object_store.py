@@ -23,6 +23,9 @@ def _timeout_s() -> float:
     return float(os.environ.get("HYBRID_S3_TIMEOUT_S", "30"))
 
 
+ROW_GROUP_ROWS = 131_072
+
+
 class ObjectStoreError(RuntimeError):
     """The object store could not be reached; the message names it and its endpoint."""
 
@@ -118,7 +121,8 @@ class ObjectStore:
 
     def write_parquet(self, key: str, frame: pl.DataFrame) -> None:
         buffer = io.BytesIO()
-        pq.write_table(frame.to_arrow(), buffer, compression="zstd")
+        # row groups of 128k rows: a streaming reader (the online loader) holds one group, not the file
+        pq.write_table(frame.to_arrow(), buffer, compression="zstd", row_group_size=ROW_GROUP_ROWS)
         self.put_bytes(key, buffer.getvalue())
 
     def read_parquet(self, key: str, columns: list[str] | None = None) -> pl.DataFrame:
