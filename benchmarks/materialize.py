@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from benchmarks.common import peak_rss_mb, print_table, run_measured, write_result
+from benchmarks.platform import _with_db
 
 FEAST_DB, OURS_DB = 14, 15
 PREFIX = "bench/materialize"
@@ -91,7 +92,7 @@ def _feature_store(n: int, db: int):
 
     settings = load_settings()
     root = f"{settings.object_store_root}/{PREFIX}/{n}"
-    redis_url = settings.redis_url.rsplit("/", 1)[0] + f"/{db}"
+    redis_url = _with_db(settings.redis_url, str(db))
     home = settings.home / "bench" / "feast"
     home.mkdir(parents=True, exist_ok=True)
     config = RepoConfig(
@@ -119,7 +120,7 @@ def _redis(db: int):
 
     from hybrid_assets.settings import load_settings
 
-    return redis.Redis.from_url(load_settings().redis_url.rsplit("/", 1)[0] + f"/{db}")
+    return redis.Redis.from_url(_with_db(load_settings().redis_url, str(db)))
 
 
 def run_feast(n: int) -> dict:
@@ -198,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             [sys.executable, "-m", "benchmarks.materialize", "--child", "ours", "--n", str(n)]
         )
         check = compare(n)
+        for db in (FEAST_DB, OURS_DB):  # millions of keys would slow every later Redis restart (AOF replay)
+            _redis(db).flushdb()
         if not check["identical"]:
             raise SystemExit(f"the loaders disagree at {n} rows: {check['why']}")
         label = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}m"

@@ -251,6 +251,7 @@ class RedisOnlineWriter:
         self._keys: dict[str, EntityKeyEncoder] = {}
         self._io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="online-load")
         self._pending = None
+        self._done = 0  # entity rows written by finished batches since the last flush
 
     def _key_encoder(self, join_key: str) -> EntityKeyEncoder:
         if join_key not in self._keys:
@@ -289,24 +290,19 @@ class RedisOnlineWriter:
             _EMPTY,
         )
         new_nanos = seconds * 1_000_000_000 + nanos
-        previous, self._pending = self._pending, None
-        written = previous.result() if previous is not None else 0
+        self._wait_pending()
         self._pending = self._io.submit(self._round_trips, hmget, hset, new_nanos, 2 if self.ttl else 1)
-        self._done += written
 
-    _done = 0
-
-    def flush(self) -> int:
-        """Wait for the last batch; the number of entity rows written since the previous flush."""
+    def _wait_pending(self) -> None:
         if self._pending is not None:
             self._done += self._pending.result()
             self._pending = None
+
+    def flush(self) -> int:
+        """Wait for the last batch; the number of entity rows written since the previous flush."""
+        self._wait_pending()
         done, self._done = self._done, 0
         return done
-
-    def write(self, view, batch: pa.Table) -> int:
-        self.submit(view, batch)
-        return self.flush()
 
     def _round_trips(
         self, hmget: pa.Array, hset: pa.Array, new_nanos: np.ndarray, replies_per_row: int
@@ -365,20 +361,18 @@ class FeastOnlineWriter:
     def __init__(self, store):
         self.store = store
         self.provider = store._get_provider()
+        self._done = 0
 
-    def write(self, view, batch: pa.Table) -> int:
+    def submit(self, view, batch: pa.Table) -> None:
         from feast.utils import _convert_arrow_to_proto
 
         join_key = _single_join_key(view)
         rows = _convert_arrow_to_proto(batch, view, {join_key: view.entity_columns[0].dtype.to_value_type()})
         self.provider.online_write_batch(self.store.config, view, rows, progress=None)
-        return len(rows)
-
-    def submit(self, view, batch: pa.Table) -> None:
-        self._done = getattr(self, "_done", 0) + self.write(view, batch)
+        self._done += len(rows)
 
     def flush(self) -> int:
-        done, self._done = getattr(self, "_done", 0), 0
+        done, self._done = self._done, 0
         return done
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from feast.protos.feast.types.Value_pb2 import Value
 from pydantic import BaseModel, Field
 
 from hybrid_assets import catalog
@@ -32,6 +33,7 @@ from hybrid_assets.settings import Settings, load_settings
 from resources.feature_store import describe_online_store, open_feature_store, redis_address
 from resources.model_registry import ModelRegistry
 from resources.object_store import ObjectStore
+from resources.online_loader import EntityKeyEncoder, _timestamp_nanos
 from serving import observability as obs
 
 log = logging.getLogger("hybrid.serving")
@@ -123,8 +125,6 @@ class RedisFeatureReader:
         from feast.infra.online_stores.helpers import _mmh3
         from feast.infra.online_stores.redis import RedisOnlineStore, _versioned_fv_name
 
-        from resources.online_loader import EntityKeyEncoder
-
         config = store.config
         self.client = RedisOnlineStore()._get_client(config.online_store)
         self.fields: list[bytes] = []
@@ -171,19 +171,13 @@ def _decode_value(raw: bytes | None):
     """A Feast Value proto to the Python value get_online_features(...).to_dict() gives (None when unset)."""
     if not raw:
         return None
-    from feast.protos.feast.types.Value_pb2 import Value
-
     value = Value.FromString(raw)
     kind = value.WhichOneof("val")
     return None if kind is None or kind == "null_val" else getattr(value, kind)
 
 
 def _decode_seconds(raw: bytes | None) -> float | None:
-    if not raw:
-        return None
-    from resources.online_loader import _timestamp_nanos
-
-    return _timestamp_nanos(raw) / 1e9
+    return _timestamp_nanos(raw) / 1e9 if raw else None
 
 
 class FeastSdkReader:
