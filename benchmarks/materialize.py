@@ -51,9 +51,9 @@ def _object_store(settings):
 def _keys(n: int) -> dict[str, str]:
     from hybrid_assets import catalog
 
-    # the same object keys as the platform's, under the benchmark's own prefix, so that feature_repo.build()
+    # the same object keys as the platform's Feast sources, under the benchmark's own prefix, so that feature_repo.build()
     # points the platform's feature views at the benchmark files
-    return {view: f"{n}/{key}" for view, key in catalog.VIEW_SOURCE_KEY.items()}
+    return {view: f"{n}/{key}" for view, key in catalog.VIEW_OFFLINE_KEY.items()}
 
 
 def make_data(n: int) -> None:

@@ -32,6 +32,7 @@ class TableContract:
     rules: tuple[RowRule, ...]
     arrival: str  # column that orders arrivals: of duplicate keys, the first to arrive is accepted
     references_customers: bool = False
+    partition_column: str | None = None  # daily partitions by this column's day (hybrid_assets/partitions.py)
 
     def suite(self):
         return _suite(self)
@@ -98,9 +99,11 @@ TRANSACTIONS = TableContract(
         RowRule("null or negative amount", lambda: pl.col("amount").is_null() | (pl.col("amount") < 0)),
         RowRule("null event_ts", _null("event_ts")),
         RowRule("event_ts in the future", _future("event_ts")),
+        RowRule("null ingested_at", _null("ingested_at")),
     ),
     arrival="ingested_at",
     references_customers=True,
+    partition_column="ingested_at",
 )
 SUPPORT_TICKETS = TableContract(
     table="support_tickets",

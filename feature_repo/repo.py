@@ -33,7 +33,7 @@ def build(object_store_root: str, s3_endpoint: str | None = None) -> dict:
         description="A subscription customer, by the on-prem customer_id (no other identifier crosses).",
     )
     views = []
-    for view, key in catalog.VIEW_SOURCE_KEY.items():
+    for view, key in catalog.VIEW_OFFLINE_KEY.items():
         source = FileSource(
             name=f"{view}_source",
             path=store.uri(key),

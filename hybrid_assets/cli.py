@@ -91,6 +91,22 @@ def _print_outcome(outcome) -> None:
         print(f"  [STEP FAILED] {failure[:400]}")
 
 
+def cmd_backfill(args) -> int:
+    from datetime import date
+
+    from hybrid_assets.platform import backfill_onprem, dagster_instance
+
+    first, last = date.fromisoformat(args.start), date.fromisoformat(args.end)
+    if last < first:
+        print(f"--end {last} is before --start {first}", file=sys.stderr)
+        return 2
+    settings = load_settings()
+    print(f"backfilling the on-prem partitions {first} .. {last} (profile {settings.profile}) in one run ...")
+    ok, run_id = backfill_onprem(first, last, dagster_instance(settings))
+    print(f"run {run_id}: {'succeeded' if ok else 'FAILED (see the run in the Dagster UI)'}")
+    return 0 if ok else 1
+
+
 def cmd_demo(args) -> int:
     from hybrid_assets.platform import dagster_instance, run_location
 
@@ -286,6 +302,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", default="2026-04-01", help="first day of the synthetic history")
     p.set_defaults(fn=cmd_generate)
 
+    p = sub.add_parser(
+        "backfill", help="materialize the on-prem daily partitions --start..--end in one multiprocess run"
+    )
+    p.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    p.add_argument("--end", required=True, help="last day, YYYY-MM-DD (inclusive)")
+    p.set_defaults(fn=cmd_backfill)
     p = sub.add_parser("demo", help="generate if needed, materialize both locations, predict over HTTP")
     p.add_argument("--customers", type=int, default=20_000)
     p.add_argument("--days", type=int, default=180)

@@ -77,16 +77,36 @@ class RunOutcome:
         return [c for c in self.checks if c.status == "FAIL"]
 
 
-def run_location(location: str, instance: dg.DagsterInstance) -> RunOutcome:
-    """Execute the location's refresh job (all its assets and checks) and collect what happened."""
+def onprem_days(settings: Settings) -> tuple:
+    """The daily partitions the on-prem run covers: every arrival day of the source transactions."""
+    from hybrid_assets.onprem.sensors import arrival_days
+    from resources.warehouse import warehouse_for
+
+    days = arrival_days(warehouse_for(settings))
+    if days is None:
+        raise RuntimeError(
+            "no transactions with an arrival day in the warehouse yet: run `hybrid generate` first"
+        )
+    return days
+
+
+def run_location(
+    location: str, instance: dg.DagsterInstance, days: tuple | None = None, settings: Settings | None = None
+) -> RunOutcome:
+    """Execute the location's refresh job (all its assets and checks) and collect what happened. The on-prem
+    job runs the partition days ``days`` (first, last) in one run; by default every arrival day."""
+    from hybrid_assets.partitions import range_tags
+    from hybrid_assets.settings import load_settings
+
+    tags = {"launched_by": "hybrid demo"}
     if location == "onprem":
         from hybrid_assets.onprem.definitions import defs
+
+        tags.update(range_tags(*(days or onprem_days(settings or load_settings()))))
     else:
         from hybrid_assets.cloud.definitions import defs
     job = defs().resolve_job_def(f"{location}_refresh")
-    result = job.execute_in_process(
-        instance=instance, raise_on_error=False, tags={"launched_by": "hybrid demo"}
-    )
+    result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
     outcome = RunOutcome(location=location, success=result.success)
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
@@ -109,3 +129,20 @@ def run_location(location: str, instance: dg.DagsterInstance) -> RunOutcome:
             text = " ".join(message.split())[:800] if message else "failed"
             outcome.step_failures.append(f"{event.step_key}: {text}")
     return outcome
+
+
+def onprem_refresh_job():
+    """The on-prem job, rebuilt by name in each step's subprocess (see :func:`backfill_onprem`)."""
+    from hybrid_assets.onprem.definitions import defs
+
+    return defs().resolve_job_def("onprem_refresh")
+
+
+def backfill_onprem(first, last, instance: dg.DagsterInstance) -> tuple[bool, str]:
+    """Materialize the on-prem partitions ``first``..``last`` as one run with the multiprocess executor, as
+    a backfill from the UI does; the run shows in the UI. Returns (success, run id)."""
+    from hybrid_assets.partitions import range_tags
+
+    tags = {"launched_by": "hybrid backfill", **range_tags(first, last)}
+    with dg.execute_job(dg.reconstructable(onprem_refresh_job), instance=instance, tags=tags) as result:
+        return result.success, result.run_id

@@ -55,9 +55,8 @@ def cloud_resources(settings: Settings | None = None) -> dict:
     }
 
 
-def executor_for(settings: Settings | None = None) -> dg.ExecutorDefinition:
-    """One DuckDB file admits one writer process at a time, so the embedded profile runs steps in process."""
-    settings = settings or load_settings()
-    if settings.profile == "embedded":
-        return dg.in_process_executor
+def executor_for() -> dg.ExecutorDefinition:
+    """Runs launched from the UI, sensors and backfills execute their steps in parallel processes (two at a
+    time: the machines we target have few cores). In the embedded profile those processes take turns on the
+    DuckDB file, which admits one writer process at a time (the warehouse client waits for the lock)."""
     return dg.multiprocess_executor.configured({"max_concurrent": 2})

@@ -100,8 +100,10 @@ class ObjectStore:
             except Exception as exc:
                 raise ObjectStoreError(f"writing {key} to the {self.describe()} failed: {exc}") from exc
             return
-        self._fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
-        tmp = f"{target}.tmp-{uuid.uuid4().hex}"
+        folder, _, name = target.rpartition("/")
+        self._fs.create_dir(folder, recursive=True)
+        # a hidden name: dataset readers (Arrow, dask in Feast) skip it while it is being written
+        tmp = f"{folder}/.{name}.tmp-{uuid.uuid4().hex}"
         with self._fs.open_output_stream(tmp) as out:
             out.write(data)
         self._fs.move(tmp, target)
@@ -119,14 +121,77 @@ class ObjectStore:
         if self.exists(key):
             self._fs.delete_file(self._path(key))
 
-    def write_parquet(self, key: str, frame: pl.DataFrame) -> None:
+    @staticmethod
+    def parquet_bytes(frame: pl.DataFrame) -> bytes:
         buffer = io.BytesIO()
         # row groups of 128k rows: a streaming reader (the online loader) holds one group, not the file
         pq.write_table(frame.to_arrow(), buffer, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-        self.put_bytes(key, buffer.getvalue())
+        return buffer.getvalue()
 
-    def read_parquet(self, key: str, columns: list[str] | None = None) -> pl.DataFrame:
-        return pl.from_arrow(pq.read_table(io.BytesIO(self.get_bytes(key)), columns=columns))
+    def write_parquet(self, key: str, frame: pl.DataFrame) -> None:
+        self.put_bytes(key, self.parquet_bytes(frame))
+
+    def checksum(self, key: str) -> str | None:
+        """The content checksum :meth:`checksums` reports for one object, or None if it does not exist."""
+        if self.is_s3:
+            bucket, _, name = self._path(key).partition("/")
+            try:
+                return self._s3_client().head_object(Bucket=bucket, Key=name)["ETag"].strip('"')
+            except Exception as exc:
+                if getattr(exc, "response", {}).get("Error", {}).get("Code") in (
+                    "404",
+                    "NoSuchKey",
+                    "NotFound",
+                ):
+                    return None
+                raise ObjectStoreError(f"reading {key} from the {self.describe()} failed: {exc}") from exc
+        import hashlib
+
+        return hashlib.md5(self.get_bytes(key)).hexdigest() if self.exists(key) else None
+
+    def write_parquet_if_changed(self, key: str, frame: pl.DataFrame) -> bool:
+        """Write ``frame`` unless the object already holds exactly these bytes; True if it was written. A rerun
+        that computes the same rows leaves the object (and its checksum) as it was."""
+        import hashlib
+
+        data = self.parquet_bytes(frame)
+        if self.checksum(key) == hashlib.md5(data).hexdigest():
+            return False
+        self.put_bytes(key, data)
+        return True
+
+    def read_parquet(self, key: str, columns: list[str] | None = None, filter=None) -> pl.DataFrame:
+        """One Parquet object, or every Parquet object under a folder key (ending in ``/``) as one frame.
+        ``filter`` (a ``pyarrow.dataset`` expression) is applied while reading a folder."""
+        if not key.endswith("/"):
+            return pl.from_arrow(pq.read_table(io.BytesIO(self.get_bytes(key)), columns=columns))
+        import pyarrow as pa
+
+        if not self.list(key):
+            raise FileNotFoundError(f"{key} is not in the {self.describe()} (no object under it)")
+        batches = list(self.iter_batches(key, columns=columns, filter=filter))
+        if not batches:
+            import pyarrow.dataset as ds
+
+            schema = ds.dataset(self._path(key), filesystem=self._fs, format="parquet").schema
+            return pl.from_arrow(schema.empty_table().select(columns) if columns else schema.empty_table())
+        return pl.from_arrow(pa.Table.from_batches(batches))
+
+    def checksums(self, prefix: str) -> dict[str, str]:
+        """Content checksum of every object under ``prefix`` (S3: the ETag, an MD5 for our single PUTs;
+        local: the MD5 of the file): how a reader tells which daily objects changed since it last looked."""
+        if self.is_s3:
+            bucket, _, name = self._path(prefix).partition("/")
+            pages = self._s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=name)
+            base = self._base.partition("/")[2]
+            base = f"{base}/" if base else ""
+            return {
+                o["Key"].removeprefix(base): o["ETag"].strip('"')
+                for page in pages
+                for o in page.get("Contents", [])
+                if ".tmp-" not in o["Key"]
+            }
+        return {key: self.checksum(key) for key in self.list(prefix)}
 
     def iter_batches(self, key: str, columns: list[str] | None = None, filter=None, batch_rows: int = 65_536):
         """Stream a Parquet object (or every Parquet object under a prefix) as Arrow record batches, so that a

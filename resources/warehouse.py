@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -21,7 +23,24 @@ PLATFORM_SCHEMA = "platform"
 QUARANTINE_TABLE = f"{PLATFORM_SCHEMA}.quarantine"
 QUARANTINE_DDL = f"""create table if not exists {QUARANTINE_TABLE} (
     source_table VARCHAR, row_key VARCHAR, reason VARCHAR, row_json VARCHAR,
-    detected_at TIMESTAMP, run_id VARCHAR)"""
+    detected_at TIMESTAMP, run_id VARCHAR, partition_key VARCHAR)"""
+# warehouses created before partitions lack the column (both DuckDB and PostgreSQL accept this form)
+QUARANTINE_MIGRATION = f"alter table {QUARANTINE_TABLE} add column if not exists partition_key VARCHAR"
+NO_ARRIVAL_DAY = ""  # partition_key of quarantined rows that have no arrival time, so belong to no day
+
+
+@dataclass(frozen=True)
+class Window:
+    """Rows of ``table`` with ``column`` in ``[start, end)``: what one run of a daily partition range owns.
+
+    Quarantined rows of the range are those of ``source_table`` with ``partition_key`` in
+    ``[first_key, last_key]``, plus the ones that have no arrival day (rewritten by every run)."""
+
+    column: str
+    start: datetime
+    end: datetime
+    first_key: str
+    last_key: str
 
 
 class WarehouseError(RuntimeError):
@@ -109,6 +128,7 @@ class DuckDBWarehouse:
         with self.connect() as con:
             con.execute(f"create schema if not exists {PLATFORM_SCHEMA}")
             con.execute(QUARANTINE_DDL)
+            con.execute(QUARANTINE_MIGRATION)
             con.execute("begin transaction")
             try:
                 con.register("__accepted", accepted.to_arrow())
@@ -124,11 +144,50 @@ class DuckDBWarehouse:
                 con.execute("rollback")
                 raise
 
+    def replace_window(
+        self, name: str, frame: pl.DataFrame, window: Window, quarantined: pl.DataFrame | None = None
+    ) -> None:
+        """Replace the rows of ``name`` inside ``window`` with ``frame`` (and, given ``quarantined``, the
+        window's share of platform.quarantine), in one transaction: rerunning a window replaces it, never
+        duplicates it, and a failure leaves the last good rows."""
+        with self.connect() as con:
+            con.execute(f"create schema if not exists {PLATFORM_SCHEMA}")
+            con.execute(QUARANTINE_DDL)
+            con.execute(QUARANTINE_MIGRATION)
+            con.execute("begin transaction")
+            try:
+                con.register("__rows", frame.to_arrow())
+                con.execute(f"create table if not exists {name} as select * from __rows limit 0")
+                con.execute(
+                    f"delete from {name} where {window.column} >= ? and {window.column} < ?",
+                    [window.start, window.end],
+                )
+                con.execute(f"insert into {name} by name select * from __rows")
+                con.unregister("__rows")
+                if quarantined is not None:
+                    con.execute(*_quarantine_delete(name, window))
+                    con.register("__quarantined", quarantined.to_arrow())
+                    con.execute(f"insert into {QUARANTINE_TABLE} by name select * from __quarantined")
+                    con.unregister("__quarantined")
+                con.execute("commit")
+            except Exception:
+                con.execute("rollback")
+                raise
+
     def append(self, table: str, frame: pl.DataFrame) -> None:
         with self.connect() as con:
             con.register("__incoming", frame.to_arrow())
             con.execute(f"insert into {table} by name select * from __incoming")
             con.unregister("__incoming")
+
+
+def _quarantine_delete(name: str, window: Window) -> tuple[str, list]:
+    source = name.rpartition(".")[2]
+    return (
+        f"delete from {QUARANTINE_TABLE} where source_table = ? "
+        "and (partition_key between ? and ? or partition_key = ?)",
+        [source, window.first_key, window.last_key, NO_ARRIVAL_DAY],
+    )
 
 
 def _arrow(frame: pl.DataFrame):
@@ -230,12 +289,40 @@ class PostgresWarehouse:
 
     def publish(self, table: str, accepted: pl.DataFrame, quarantined: pl.DataFrame | None = None) -> None:
         with self.connect() as con:
-            for sql in (f"create schema if not exists {PLATFORM_SCHEMA}", QUARANTINE_DDL):
+            for sql in (
+                f"create schema if not exists {PLATFORM_SCHEMA}",
+                QUARANTINE_DDL,
+                QUARANTINE_MIGRATION,
+            ):
                 self._run(con, sql, None).close()
             self._run(con, f"drop table if exists {PLATFORM_SCHEMA}.{table}", None).close()
             self._ingest(con, f"{PLATFORM_SCHEMA}.{table}", accepted, "create")
             if quarantined is not None:
                 self._run(con, f"delete from {QUARANTINE_TABLE} where source_table = ?", [table]).close()
+                if quarantined.height:
+                    self._ingest(con, QUARANTINE_TABLE, quarantined, "append")
+            con.commit()
+
+    def replace_window(
+        self, name: str, frame: pl.DataFrame, window: Window, quarantined: pl.DataFrame | None = None
+    ) -> None:
+        with self.connect() as con:  # one transaction: PostgreSQL's DDL and COPY are transactional too
+            for sql in (
+                f"create schema if not exists {PLATFORM_SCHEMA}",
+                QUARANTINE_DDL,
+                QUARANTINE_MIGRATION,
+            ):
+                self._run(con, sql, None).close()
+            self._ingest(con, name, frame.head(0), "create_append")
+            self._run(
+                con,
+                f"delete from {name} where {window.column} >= ? and {window.column} < ?",
+                [window.start, window.end],
+            ).close()
+            if frame.height:
+                self._ingest(con, name, frame, "append")
+            if quarantined is not None:
+                self._run(con, *_quarantine_delete(name, window)).close()
                 if quarantined.height:
                     self._ingest(con, QUARANTINE_TABLE, quarantined, "append")
             con.commit()

@@ -66,11 +66,13 @@ class Platform:
 
         return ModelRegistry(self.object_store())
 
-    def run(self, location: str, **extra_env: str):
+    def run(self, location: str, days: tuple | None = None, **extra_env: str):
+        """Run a location's refresh job; the on-prem one for the partition days ``(first, last)``, by default
+        every arrival day."""
         from hybrid_assets.platform import run_location
 
         with hybrid_env(self.home, **{**self.env, **extra_env}):
-            return run_location(location, self.instance)
+            return run_location(location, self.instance, days=days)
 
 
 def build_platform(

@@ -81,8 +81,7 @@ def test_daemon_reruns_the_graph_after_new_onprem_rows(tmp_path):
     store, registry = platform.object_store(), platform.registry()
 
     def latest_online() -> str:
-        keys = [k for k in store.list("exports/")]
-        if catalog.ACTIVITY_EXPORT_KEY not in keys:
+        if not store.list(catalog.ACTIVITY_EXPORT_KEY):
             return ""
         return str(
             store.read_parquet(catalog.ACTIVITY_EXPORT_KEY, columns=[catalog.EVENT_TS])[

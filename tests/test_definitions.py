@@ -20,8 +20,13 @@ def _load(home: Path, **env):
 
 def _describe(location: str, defs: dg.Definitions) -> list[str]:
     graph = defs.resolve_asset_graph()
+
+    def partitions(key) -> str:
+        p = graph.get(key).partitions_def
+        return f" partitions={type(p).__name__}(start={p.start:%Y-%m-%d})" if p else ""
+
     lines = [
-        f"{location} asset {k.to_user_string()} group={graph.get(k).group_name}"
+        f"{location} asset {k.to_user_string()} group={graph.get(k).group_name}{partitions(k)}"
         for k in graph.get_all_asset_keys()
         if graph.get(k).is_materializable
     ]

@@ -37,7 +37,10 @@ def _online(platform, ids):
 
 
 def _digest(platform, key):
-    return hashlib.sha256(platform.object_store().get_bytes(key)).hexdigest()
+    """One digest of an object, or of every object under a folder key (the daily export)."""
+    store = platform.object_store()
+    keys = store.list(key) if key.endswith("/") else [key]
+    return hashlib.sha256(b"".join(store.get_bytes(k) for k in keys)).hexdigest()
 
 
 def _bad_rows(wh, n: int, **override) -> pl.DataFrame:

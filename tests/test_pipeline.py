@@ -18,6 +18,7 @@ CLOUD_ASSETS = {
     "feature_registry",
     "marketing_engagement",
     "online_features",
+    "offline_features",
     "training_set",
     "churn_model",
     "churn_model_deployment",

@@ -15,12 +15,16 @@ def test_training_rows_equal_a_recomputation_from_rows_before_the_snapshot(platf
     train = _training(platform).sample(300, seed=1)
     wh = platform.warehouse()
     txns = wh.query(
-        "select customer_id, cast(amount as double precision) amount, event_ts from platform.transactions"
+        "select customer_id, cast(amount as double precision) amount, event_ts, ingested_at "
+        "from platform.transactions"
     )
     tickets = wh.query("select customer_id, opened_ts, resolved_ts from platform.support_tickets")
     for row in train.iter_rows(named=True):
         snap, cid = row[catalog.EVENT_TS], row[catalog.ENTITY_KEY]
-        mine = txns.filter((pl.col("customer_id") == cid) & (pl.col("event_ts") < snap))
+        # what the platform knew at the snapshot: rows that happened and had arrived before it
+        mine = txns.filter(
+            (pl.col("customer_id") == cid) & (pl.col("event_ts") < snap) & (pl.col("ingested_at") < snap)
+        )
         last30 = mine.filter(pl.col("event_ts") >= snap - timedelta(days=30))
         assert row["txn_count_30d"] == last30.height
         assert abs(row["spend_30d"] - last30["amount"].sum()) < 1e-6

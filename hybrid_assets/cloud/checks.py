@@ -9,7 +9,7 @@ from expectations import features as suites
 from expectations.runner import validate
 from hybrid_assets import catalog
 from hybrid_assets.cloud import training
-from hybrid_assets.cloud.assets import MARKETING_CURATED_KEY, latest_model_version
+from hybrid_assets.cloud.assets import MARKETING_CURATED_KEY, latest_model_version, newest_feature_rows
 from hybrid_assets.quality import QualityPolicy, gx_check_result
 from resources.feature_store import FeatureStoreResource
 from resources.model_registry import ModelRegistryResource
@@ -28,11 +28,7 @@ def _parquet_check(asset: str, key: str, suite_fn, description: str) -> dg.Asset
 
 def latest_offline_features(object_store: ObjectStoreResource) -> pl.DataFrame:
     """Each customer's newest row of both feature views: what the online store must hold."""
-    store = object_store.client()
-    frames = [store.read_parquet(key) for key in catalog.VIEW_SOURCE_KEY.values()]
-    joined = frames[0].join(frames[1], on=[catalog.ENTITY_KEY, catalog.EVENT_TS], how="inner")
-    latest = joined[catalog.EVENT_TS].max()
-    return joined.filter(pl.col(catalog.EVENT_TS) == latest)
+    return newest_feature_rows(object_store.client())
 
 
 @dg.asset_check(
@@ -140,7 +136,7 @@ CHECKS = [
         "marketing_engagement",
         catalog.ENGAGEMENT_KEY,
         lambda: suites.feature_suite(catalog.ENGAGEMENT_VIEW, "marketing_engagement"),
-        "GX suite derived from the catalog, on offline/marketing_engagement.parquet in the object store: "
+        "GX suite derived from the catalog, on every daily object under offline/marketing_engagement/: "
         "exactly the catalog's engagement columns, one row per customer and snapshot, non-null and inside their "
         "declared ranges. A failure blocks the online store load and the training set in the run; they keep "
         "their last good output.",

@@ -61,19 +61,13 @@ def evaluate_retraining(
     frame = store.read_parquet(catalog.TRAINING_SET_KEY)
     train_snaps = set(meta["training_window"]["train_snapshots"])
     reference = frame.filter(pl.col(catalog.EVENT_TS).dt.strftime("%Y-%m-%d").is_in(list(train_snaps)))
-    activity = store.read_parquet(catalog.ACTIVITY_EXPORT_KEY)
-    newest = activity[catalog.EVENT_TS].max()
+    from hybrid_assets.cloud.assets import newest_feature_rows
+
+    served = newest_feature_rows(store)
+    newest = served[catalog.EVENT_TS].max()
     # compare like with like: the model is trained and used on the active population (a purchase in the
     # ACTIVE_DAYS before the snapshot), not on every customer of the export
-    current = activity.filter(
-        (pl.col(catalog.EVENT_TS) == newest) & (pl.col("days_since_last_txn") <= catalog.ACTIVE_DAYS)
-    )
-    engagement = store.read_parquet(catalog.ENGAGEMENT_KEY)
-    current = current.join(
-        engagement.filter(pl.col(catalog.EVENT_TS) == newest).drop(catalog.EVENT_TS),
-        on=catalog.ENTITY_KEY,
-        how="left",
-    )
+    current = served.filter(pl.col("days_since_last_txn") <= catalog.ACTIVE_DAYS)
     key_features = list(meta["feature_importance"])[: drift.KEY_FEATURES]
     # live quality: the newest labelled snapshot, which the model was not trained on
     last_labelled = frame[catalog.EVENT_TS].max()

@@ -13,8 +13,9 @@ from expectations import features as feature_suites
 from expectations.raw import CONTRACTS, DUPLICATE_KEY, UNKNOWN_CUSTOMER, TableContract, type_matches
 from expectations.runner import validate
 from hybrid_assets import catalog
+from hybrid_assets.partitions import DAILY, PREVIOUS_DAYS, SINGLE_RUN, as_of, day_key, run_days
 from resources.object_store import ObjectStoreResource
-from resources.warehouse import PLATFORM_SCHEMA, WarehouseResource
+from resources.warehouse import NO_ARRIVAL_DAY, PLATFORM_SCHEMA, WarehouseResource, Window
 
 EXPORT_FEATURES_KEY = catalog.ACTIVITY_EXPORT_KEY
 EXPORT_LABELS_KEY = catalog.LABELS_EXPORT_KEY
@@ -57,17 +58,21 @@ def check_schema(contract: TableContract, found: dict[str, str]) -> None:
 
 
 def split_rows(
-    contract: TableContract, rows: pl.DataFrame, known_customers: pl.Series | None
+    contract: TableContract,
+    rows: pl.DataFrame,
+    known_customers: pl.Series | None,
+    replayed: pl.Series | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Accepted rows, and the rest with the first rule each breaks (row rules, duplicate key, unknown customer)."""
+    """Accepted rows, and the rest with the first rule each breaks (row rules, duplicate key, unknown customer).
+
+    ``replayed`` marks rows whose key already arrived in an earlier partition: duplicates too, whatever order
+    the partitions run in."""
     reason = pl.lit(None, dtype=pl.String)
     checks: list[tuple[str, pl.Expr]] = [(r.reason, r.invalid()) for r in contract.rules]
-    checks.append(
-        (
-            DUPLICATE_KEY,
-            pl.col(contract.key).is_duplicated() & (pl.int_range(pl.len()).over(contract.key) > 0),
-        )
-    )
+    duplicate = pl.col(contract.key).is_duplicated() & (pl.int_range(pl.len()).over(contract.key) > 0)
+    if replayed is not None:
+        duplicate = duplicate | pl.lit(replayed)
+    checks.append((DUPLICATE_KEY, duplicate))
     if known_customers is not None:
         checks.append((UNKNOWN_CUSTOMER, ~pl.col("customer_id").is_in(known_customers.implode())))
     for text, invalid in reversed(checks):  # first rule wins
@@ -78,9 +83,17 @@ def split_rows(
     return accepted, bad
 
 
-def quarantine_rows(contract: TableContract, bad: pl.DataFrame, run_id: str) -> pl.DataFrame:
+def quarantine_rows(
+    contract: TableContract, bad: pl.DataFrame, run_id: str, partition_column: str | None = None
+) -> pl.DataFrame:
+    """Rows for platform.quarantine (columns in the table's order); ``partition_key`` is the row's arrival
+    day for a partitioned table ('' when it has none), null otherwise."""
     now = datetime.now()
     body = bad.drop("_reason")
+    if partition_column is None:
+        keys = [None] * bad.height
+    else:
+        keys = [d.isoformat() if d else NO_ARRIVAL_DAY for d in bad[partition_column].dt.date().to_list()]
     return pl.DataFrame(
         {
             "source_table": [contract.table] * bad.height,
@@ -89,6 +102,7 @@ def quarantine_rows(contract: TableContract, bad: pl.DataFrame, run_id: str) -> 
             "row_json": [json.dumps(r, default=str) for r in body.to_dicts()],
             "detected_at": [now] * bad.height,
             "run_id": [run_id] * bad.height,
+            "partition_key": keys,
         },
         schema={
             "source_table": pl.String,
@@ -97,11 +111,32 @@ def quarantine_rows(contract: TableContract, bad: pl.DataFrame, run_id: str) -> 
             "row_json": pl.String,
             "detected_at": pl.Datetime("us"),
             "run_id": pl.String,
+            "partition_key": pl.String,
         },
     )
 
 
+def _read_window(wh, contract: TableContract, days: list[date]) -> tuple[pl.DataFrame, Window]:
+    """Source rows that arrived on ``days`` plus the ones with no arrival time (no day owns them, so every run
+    quarantines them again), each flagged ``_replayed`` when its key already arrived on an earlier day."""
+    column = contract.partition_column
+    window = Window(
+        column, as_of(days[0]), as_of(days[-1]) + timedelta(days=1), day_key(days[0]), day_key(days[-1])
+    )
+    cols = ", ".join(f"t.{c}" for c in contract.columns)
+    rows = wh.query(
+        f"select {cols}, exists (select 1 from {contract.table} e where e.{contract.key} = t.{contract.key} "
+        f"and e.{column} < ?) as _replayed from {contract.table} t "
+        f"where (t.{column} >= ? and t.{column} < ?) or t.{column} is null "
+        f"order by t.{contract.arrival} nulls last, t.{contract.key}",
+        [window.start, window.start, window.end],
+    )
+    return rows, window
+
+
 def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg.AssetsDefinition:
+    partitioned = contract.partition_column is not None
+
     @dg.asset(
         name=contract.table,
         group_name=RAW_GROUP,
@@ -109,20 +144,32 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
         description=description,
         kinds={"duckdb", "polars"},
         retry_policy=RETRY,
+        partitions_def=DAILY if partitioned else None,
+        backfill_policy=SINGLE_RUN if partitioned else None,
         tags={"boundary": "onprem", "pii": "true" if contract.table == "customers" else "false"},
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         wh = warehouse.client()
         check_schema(contract, wh.columns(contract.table))
-        rows = wh.query(
-            f"select {', '.join(contract.columns)} from {contract.table} "
-            f"order by {contract.arrival} nulls last, {contract.key}"
-        )
+        if partitioned:
+            rows, window = _read_window(wh, contract, run_days(context))
+            replayed = rows["_replayed"]
+            rows = rows.drop("_replayed")
+        else:
+            rows = wh.query(
+                f"select {', '.join(contract.columns)} from {contract.table} "
+                f"order by {contract.arrival} nulls last, {contract.key}"
+            )
+            replayed = None
         known = None
         if contract.references_customers:
             known = wh.query(f"select customer_id from {PLATFORM_SCHEMA}.customers")["customer_id"]
-        accepted, bad = split_rows(contract, rows, known)
-        wh.publish(contract.table, accepted, quarantine_rows(contract, bad, context.run.run_id))
+        accepted, bad = split_rows(contract, rows, known, replayed)
+        quarantined = quarantine_rows(contract, bad, context.run.run_id, contract.partition_column)
+        if partitioned:
+            wh.replace_window(f"{PLATFORM_SCHEMA}.{contract.table}", accepted, window, quarantined)
+        else:
+            wh.publish(contract.table, accepted, quarantined)
         by_reason = dict(bad.group_by("_reason").len().sort("len", descending=True).iter_rows())
         share = bad.height / rows.height if rows.height else 0.0
         if bad.height:
@@ -185,42 +232,56 @@ def _ts(day: date) -> datetime:
 
 @dg.asset(
     group_name=FEATURES_GROUP,
-    deps=["customers", "transactions", "support_tickets"],
+    deps=["customers", dg.AssetDep("transactions", partition_mapping=PREVIOUS_DAYS), "support_tickets"],
     kinds={"polars", "duckdb"},
     tags={"boundary": "onprem"},
     retry_policy=RETRY,
-    description="One row per customer and snapshot (weekly Mondays plus the latest day) with the on-prem "
-    "features of the catalog (purchases, spend, tickets, tenure, plan), computed in the warehouse from the "
-    "accepted customers, transactions and support tickets, each only from rows before its snapshot; stored in "
-    "platform.customer_features. A failure means no accepted transactions yet or an unreachable warehouse; "
-    "the export keeps its last good version.",
+    partitions_def=DAILY,
+    backfill_policy=SINGLE_RUN,
+    description="Daily partitions: partition D holds, for every customer signed up before D, the on-prem "
+    "features of the catalog (purchases, spend, tickets, tenure, plan) as of the start of day D "
+    "(event_timestamp = midnight), computed in the warehouse only from accepted rows that happened and had "
+    "arrived before that moment (the transactions partitions up to D - 1). Stored in platform.customer_features; a rerun replaces its days (same rows, no "
+    "duplicates). A failure means an unreachable warehouse; the export keeps its last good version.",
 )
 def customer_features(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     wh = warehouse.client()
-    start, end = data_window(wh)
-    snapshots = catalog.feature_snapshots(start, end)
+    days = run_days(context)
+    snapshots = [as_of(d) for d in days]
+    last = snapshots[-1]
     people = wh.query(f"select customer_id, signup_date, plan from {PLATFORM_SCHEMA}.customers")
     spine = people.join(pl.DataFrame({"as_of": snapshots}), how="cross").filter(
         pl.col("signup_date") < pl.col("as_of").dt.date()
     )
+    # sources in a fixed order, so a rerun reads the same rows the same way
     sources = {
         "transactions": wh.query(
-            f"select customer_id, cast(amount as double precision) as amount, category, channel, event_ts "
-            f"from {PLATFORM_SCHEMA}.transactions"
+            # amount stays DECIMAL: its sums are exact, so a day computed alone or inside a range of days (a
+            # different row layout) gives the same bits
+            f"select customer_id, amount, category, channel, event_ts, "
+            f"ingested_at from {PLATFORM_SCHEMA}.transactions where event_ts < ? and ingested_at < ? "
+            f"order by customer_id, event_ts, transaction_id",
+            [last, last],
         ),
         "support_tickets": wh.query(
-            f"select customer_id, opened_ts, severity, resolved_ts from {PLATFORM_SCHEMA}.support_tickets"
+            f"select customer_id, opened_ts, severity, resolved_ts from {PLATFORM_SCHEMA}.support_tickets "
+            f"where opened_ts < ? order by customer_id, opened_ts, ticket_id",
+            [last],
         ),
     }
     features = catalog.compute_features(catalog.features_of(catalog.ACTIVITY_VIEW), spine, sources, people)
-    wh.replace_tables({f"{PLATFORM_SCHEMA}.customer_features": features})
+    window = Window(
+        catalog.EVENT_TS, snapshots[0], last + timedelta(seconds=1), day_key(days[0]), day_key(days[-1])
+    )
+    wh.replace_window(f"{PLATFORM_SCHEMA}.customer_features", features, window)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": features.height,
-            "snapshots": len(snapshots),
-            "latest_snapshot": str(snapshots[-1]),
+            "days": len(days),
+            "first_snapshot": str(snapshots[0]),
+            "last_snapshot": str(last),
             "features": len(catalog.features_of(catalog.ACTIVITY_VIEW)),
         }
     )
@@ -283,6 +344,15 @@ def churn_labels(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
+def _audit(frame: pl.DataFrame, suite_fn) -> None:
+    """Audit before publishing: a bad export never becomes visible to Feast or the cloud location."""
+    audit = validate(frame, suite_fn())
+    if not audit.success:
+        raise dg.Failure(
+            description=f"not exported, the previous export stays: {audit.summary()}", allow_retries=False
+        )
+
+
 def _export(name: str, table: str, key: str, suite_fn, description: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=name,
@@ -296,12 +366,7 @@ def _export(name: str, table: str, key: str, suite_fn, description: str) -> dg.A
     )
     def _asset(warehouse: WarehouseResource, object_store: ObjectStoreResource) -> dg.MaterializeResult:
         frame = warehouse.client().query(f"select * from {PLATFORM_SCHEMA}.{table}")
-        # Audit before publishing: a bad export never becomes visible to Feast or the cloud location.
-        audit = validate(frame, suite_fn())
-        if not audit.success:
-            raise dg.Failure(
-                description=f"not exported, the previous export stays: {audit.summary()}", allow_retries=False
-            )
+        _audit(frame, suite_fn)
         store = object_store.client()
         store.write_parquet(key, frame)  # one atomic object: readers see the old export or the new one
         return dg.MaterializeResult(
@@ -311,15 +376,64 @@ def _export(name: str, table: str, key: str, suite_fn, description: str) -> dg.A
     return _asset
 
 
-customer_feature_export = _export(
+def _daily_export(name: str, table: str, prefix: str, suite_fn, description: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=name,
+        group_name=EXPORT_GROUP,
+        deps=[table],
+        kinds={"parquet", "s3"},
+        tags={"boundary": "crosses-to-cloud"},
+        retry_policy=RETRY,
+        partitions_def=DAILY,
+        backfill_policy=SINGLE_RUN,
+        description=description,
+        metadata={"object_key": f"{prefix}<YYYY-MM-DD>.parquet"},
+    )
+    def _asset(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, object_store: ObjectStoreResource
+    ) -> dg.MaterializeResult:
+        days = run_days(context)
+        frame = warehouse.client().query(
+            f"select * from {PLATFORM_SCHEMA}.{table} where {catalog.EVENT_TS} between ? and ? "
+            f"order by {catalog.EVENT_TS}, {catalog.ENTITY_KEY}",
+            [as_of(days[0]), as_of(days[-1])],
+        )
+        _audit(frame, suite_fn)
+        store = object_store.client()
+        written, unchanged, empty = [], [], []
+        for day in days:  # one atomic object per day: a reader sees a day's old rows or its new ones
+            rows = frame.filter(pl.col(catalog.EVENT_TS) == as_of(day))
+            if not rows.height:
+                empty.append(day_key(day))  # nobody had signed up yet: no object, Feast sees no rows
+                continue
+            if store.write_parquet_if_changed(catalog.day_object(prefix, day), rows):
+                written.append(day_key(day))
+            else:
+                unchanged.append(day_key(day))
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": frame.height,
+                "days_written": len(written),
+                "days_unchanged": len(unchanged),  # a rerun with the same rows rewrites nothing
+                "days_without_rows": empty,
+                "uri": store.uri(catalog.day_object(prefix, days[-1])),
+                "columns": frame.columns,
+            }
+        )
+
+    return _asset
+
+
+customer_feature_export = _daily_export(
     "customer_feature_export",
     "customer_features",
     EXPORT_FEATURES_KEY,
     lambda: feature_suites.feature_suite(catalog.ACTIVITY_VIEW, "customer_feature_export"),
-    "The curated features that cross to the cloud: platform.customer_features written as Parquet to the object "
-    "store (customer_id, event_timestamp and the catalog's on-prem features, no PII column; its check fails on "
-    "any column outside the catalog). Feast's source for customer_activity. It is audited before it is "
-    "published: a failure means the audit or the object store failed, and the cloud keeps the previous export.",
+    "The curated features that cross to the cloud, one Parquet object per day: partition D of "
+    "platform.customer_features written to exports/customer_activity/D.parquet (customer_id, event_timestamp and "
+    "the catalog's on-prem features, no PII column; its check fails on any column outside the catalog). The "
+    "folder is Feast's source for customer_activity. Audited before it is published: a failure means the audit "
+    "or the object store failed, and the cloud keeps the previous objects.",
 )
 churn_label_export = _export(
     "churn_label_export",

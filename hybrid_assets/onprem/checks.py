@@ -1,16 +1,20 @@
 """Blocking Great Expectations gates on every on-prem asset. A failed gate stops everything downstream in
 the run; what it judged stays in place for inspection."""
 
+from datetime import timedelta
+
 import dagster as dg
+import polars as pl
 
 from expectations import features as feature_suites
 from expectations.raw import CONTRACTS, PII_COLUMNS, TableContract
 from expectations.runner import validate
 from hybrid_assets import catalog
 from hybrid_assets.onprem.assets import EXPORT_FEATURES_KEY, EXPORT_LABELS_KEY
+from hybrid_assets.partitions import as_of, day_key, days_from_tags
 from hybrid_assets.quality import QualityPolicy, gx_check_result
 from resources.object_store import ObjectStoreResource
-from resources.warehouse import PLATFORM_SCHEMA, QUARANTINE_TABLE, WarehouseResource
+from resources.warehouse import NO_ARRIVAL_DAY, PLATFORM_SCHEMA, QUARANTINE_TABLE, WarehouseResource
 
 SAMPLE_ROWS = 5
 
@@ -22,18 +26,28 @@ def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
         blocking=True,
         description=f"Accepted rows in platform.{contract.table} (the warehouse) pass the GX suite "
         f"`{contract.table}_accepted_rows` (exact columns, non-null unique key, allowed values), and the share "
-        "of the batch sent to platform.quarantine stays under HYBRID_MAX_INVALID_SHARE. Some quarantined rows "
+        "of the run's rows (for transactions: of the days it loaded) sent to platform.quarantine stays under HYBRID_MAX_INVALID_SHARE. Some quarantined rows "
         "under the limit give a WARN that does not block; above the limit, or a failed expectation, is an ERROR "
         "that stops everything downstream in the run (it keeps its last good output). `hybrid quarantine` "
         "shows the rows.",
     )
-    def _check(warehouse: WarehouseResource, quality_policy: QualityPolicy) -> dg.AssetCheckResult:
+    def _check(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, quality_policy: QualityPolicy
+    ) -> dg.AssetCheckResult:
         wh = warehouse.client()
         accepted = wh.query(f"select * from {PLATFORM_SCHEMA}.{contract.table}")
-        result = validate(accepted, contract.suite())
+        result = validate(accepted, contract.suite())  # the whole table: keys stay unique across partitions
+        days = _days(context, contract.partition_column is not None)
+        where, params = "source_table = ?", [contract.table]
+        if days:  # the quarantine share of the days this run loaded
+            column = contract.partition_column
+            accepted = accepted.filter(
+                pl.col(column).is_between(as_of(days[0]), as_of(days[-1]) + timedelta(days=1), closed="left")
+            )
+            where += " and (partition_key between ? and ? or partition_key = ?)"
+            params += [day_key(days[0]), day_key(days[-1]), NO_ARRIVAL_DAY]
         bad = wh.query(
-            f"select reason, row_key, row_json from {QUARANTINE_TABLE} where source_table = ? order by row_key",
-            [contract.table],
+            f"select reason, row_key, row_json from {QUARANTINE_TABLE} where {where} order by row_key", params
         )
         total = accepted.height + bad.height
         share = bad.height / total if total else 0.0
@@ -63,20 +77,37 @@ def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
     return _check
 
 
-def _table_check(table: str, suite_fn, description: str) -> dg.AssetChecksDefinition:
+def _days(context: dg.AssetCheckExecutionContext, daily: bool):
+    """The partition days the run wrote (a daily asset's check judges those), or None: judge everything."""
+    return days_from_tags(context.run.tags) if daily else None
+
+
+def _table_check(table: str, suite_fn, description: str, daily: bool = False) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=table, name=f"{table}_contract", blocking=True, description=description)
-    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        return gx_check_result(
-            validate(warehouse.client().query(f"select * from {PLATFORM_SCHEMA}.{table}"), suite_fn())
-        )
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        sql, params = f"select * from {PLATFORM_SCHEMA}.{table}", None
+        days = _days(context, daily)
+        if days:
+            sql += f" where {catalog.EVENT_TS} between ? and ?"
+            params = [as_of(days[0]), as_of(days[-1])]
+        return gx_check_result(validate(warehouse.client().query(sql, params), suite_fn()))
 
     return _check
 
 
-def _export_check(asset: str, key: str, suite_fn, description: str) -> dg.AssetChecksDefinition:
+def _export_check(asset: str, key: str, suite_fn, description: str, daily: bool = False):
     @dg.asset_check(asset=asset, name=f"{asset}_contract", blocking=True, description=description)
-    def _check(object_store: ObjectStoreResource) -> dg.AssetCheckResult:
-        frame = object_store.client().read_parquet(key)  # validate what actually crossed
+    def _check(
+        context: dg.AssetCheckExecutionContext, object_store: ObjectStoreResource
+    ) -> dg.AssetCheckResult:
+        store = object_store.client()
+        days = _days(context, daily)
+        if days:  # validate what actually crossed: the objects of the run's days
+            keys = set(store.list(key))
+            wanted = [catalog.day_object(key, d) for d in days if catalog.day_object(key, d) in keys]
+            frame = pl.concat([store.read_parquet(k) for k in wanted]) if wanted else store.read_parquet(key)
+        else:
+            frame = store.read_parquet(key)
         pii = [c for c in frame.columns if c in PII_COLUMNS]
         return gx_check_result(
             validate(frame, suite_fn()),
@@ -93,8 +124,9 @@ CHECKS = [
         lambda: feature_suites.feature_suite(catalog.ACTIVITY_VIEW, "customer_features"),
         "GX suite derived from the catalog, on platform.customer_features in the warehouse: exactly the "
         "catalog's columns, one row per customer and snapshot, every feature non-null and inside its declared "
-        "range. A failure (usually a feature computation or a declared range that is wrong) blocks the export: "
-        "nothing new crosses to the cloud.",
+        "range. Judges the days the run wrote. A failure (usually a feature computation or a declared range that "
+        "is wrong) blocks the export: nothing new crosses to the cloud.",
+        daily=True,
     ),
     _table_check(
         "churn_labels",
@@ -107,9 +139,10 @@ CHECKS = [
         "customer_feature_export",
         EXPORT_FEATURES_KEY,
         lambda: feature_suites.feature_suite(catalog.ACTIVITY_VIEW, "customer_feature_export"),
-        "Reads the exported Parquet back from the object store (what actually crossed): exactly the catalog's "
-        "columns, so no PII column can cross, non-null in-range features, one row per customer and snapshot. A "
-        "failure means a wrong export or a PII column; the cloud assets wait for this check to pass.",
+        "Reads the run's exported daily objects back from the object store (what actually crossed): exactly the "
+        "catalog's columns, so no PII column can cross, non-null in-range features, one row per customer and "
+        "snapshot. A failure means a wrong export or a PII column; the cloud assets wait for this check to pass.",
+        daily=True,
     ),
     _export_check(
         "churn_label_export",

@@ -1,9 +1,13 @@
-"""Rerun the on-prem graph when new rows land in the warehouse's source tables."""
+"""Rerun the on-prem graph when new rows land in the warehouse's source tables: for the arrival days of the
+new transactions (a range of daily partitions in one run), or the newest day when only customers or tickets
+changed."""
 
 import json
+from datetime import date, datetime
 
 import dagster as dg
 
+from hybrid_assets.partitions import clamp, range_tags
 from resources.warehouse import WarehouseError, WarehouseResource
 
 WATERMARK_SQL = {
@@ -22,6 +26,27 @@ def read_watermarks(warehouse: WarehouseResource) -> dict[str, list[str]]:
     return marks
 
 
+def arrival_days(wh) -> tuple[date, date] | None:
+    """First and last arrival day of the source transactions that have partitions, or None when none do."""
+    lo, hi = wh.query("select min(ingested_at), max(ingested_at) from transactions").row(0)
+    return None if lo is None else clamp(lo.date(), hi.date())
+
+
+def days_to_run(before: dict, marks: dict, wh) -> tuple[date, date] | None:
+    """The partition days a tick asks for: everything on the first tick, from the previous newest arrival day
+    to the new one when transactions moved, and the newest day when only customers or tickets changed."""
+    if not before:
+        return arrival_days(wh)
+    high = marks["transactions"][0]
+    if high == "None":
+        return None
+    last = datetime.fromisoformat(high).date()
+    first = last
+    if before.get("transactions") != marks["transactions"] and before["transactions"][0] != "None":
+        first = min(datetime.fromisoformat(before["transactions"][0]).date(), last)
+    return clamp(first, last)
+
+
 def build_new_data_sensor(job) -> dg.SensorDefinition:
     @dg.sensor(
         name="new_onprem_data",
@@ -29,8 +54,9 @@ def build_new_data_sensor(job) -> dg.SensorDefinition:
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Watches the on-prem source tables (newest ingested_at / opened_ts / customer id and the "
-        "row counts). When they move past the cursor, it requests a run of the on-prem graph; the cloud "
-        "side follows through declarative automation.",
+        "row counts). When they move past the cursor, it requests one run of the on-prem graph for the daily "
+        "partitions the new transactions arrived on (all arrival days on its first tick); the cloud side "
+        "follows through declarative automation.",
     )
     def new_onprem_data(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
         try:
@@ -42,9 +68,18 @@ def build_new_data_sensor(job) -> dg.SensorDefinition:
             return dg.SkipReason("no new rows in the on-prem source tables")
         before = json.loads(context.cursor) if context.cursor else {}
         changed = sorted(t for t in marks if before.get(t) != marks[t])
+        try:
+            days = days_to_run(before, marks, warehouse.client(read_only=True))
+        except WarehouseError as exc:
+            return dg.SkipReason(f"warehouse not readable right now: {exc}")
         context.update_cursor(cursor)
+        if days is None:
+            return dg.SkipReason(
+                f"new rows in {', '.join(changed)}, but no transaction arrived on a partition day"
+            )
         return dg.RunRequest(
-            run_key=cursor, tags={"trigger": "new_onprem_data", "changed": ",".join(changed)}
+            run_key=cursor,
+            tags={"trigger": "new_onprem_data", "changed": ",".join(changed), **range_tags(*days)},
         )
 
     return new_onprem_data
