@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -329,44 +330,124 @@ def shot(page, name: str, element=None, full_page: bool = False) -> Path:
     return path
 
 
-def launch_onprem_materialization(page, base_url: str, partition: str | None = None) -> str:
-    """Materialize every on-prem asset (and its checks) the way a person does, and return the run id.
+def partition_selection(first: date, last: date) -> tuple[str, int]:
+    """What to type into the launch dialog's partition selection for the days ``first``..``last``, and how
+    many partitions that is: one key, or a range ``[2026-04-01...2026-08-29]`` (Dagster 1.13's syntax)."""
+    count = (last - first).days + 1
+    if count == 1:
+        return first.isoformat(), 1
+    return f"[{first.isoformat()}...{last.isoformat()}]", count
+
+
+def launch_onprem_materialization(
+    page,
+    dev: DagsterDev,
+    days: tuple[date, date] | None = None,
+    dialog_shot: str | None = None,
+    backfill_shot: str | None = None,
+    backfill_timeout: float = 120,
+) -> str:
+    """Materialize every on-prem asset (and its checks) the way a person does, and return the run id;
+    the page is left on the run's page.
 
     Jobs -> onprem_refresh -> "Materialize all". Unpartitioned assets launch at once: a toast "Launched
     run abcd1234 [View]" appears, and its View link opens the run.
 
-    Partitioned assets (should the on-prem assets become daily-partitioned) open the dialog "Launch runs to
-    materialize N assets" instead, with "Partition selection" on "Custom" and 0 partitions: this presses
-    "Latest", or types ``partition`` (e.g. "2026-08-28") into the selection, then "Launch 1 run", which gives
-    the same toast. (Checked against Dagster 1.13 with a daily-partitioned asset job; selecting several
-    partitions turns the button into "Launch backfill", which makes a backfill, not one run.) A job that
-    needs run config would open the launchpad; its launch button is pressed the same way.
+    Daily-partitioned assets open the dialog "Launch runs to materialize N assets" instead, with "Partition
+    selection" on "Custom" and 0 partitions, and (with more than 90 days of partitions) a note that only the
+    last 90 days are shown. This presses "Show all partitions" (a range before those 90 days is "not found"
+    otherwise), then types the days ``first``..``last`` into the selection (see partition_selection), or
+    presses "Latest" when ``days`` is None, and checks the partition count. One partition launches with
+    "Launch 1 run" and gives the run toast above. Several launch with "Launch backfill": the toast reads
+    "Created backfill abcdefgh [View]", View opens the backfill's page (/runs/b/<id>), and the backfill
+    daemon creates the run(s) within seconds; with BackfillPolicy.single_run() one run for the whole range,
+    tagged dagster/backfill=<id> and dagster/asset_partition_range_start / _end, which this finds through
+    GraphQL (and opens). ``dialog_shot`` / ``backfill_shot`` name screenshots of the filled-in dialog and
+    of the backfill's page. A job that needs run config would open the launchpad; its launch button is
+    pressed the same way. (Checked against Dagster 1.13.27.)
     """
     from playwright.sync_api import expect
 
+    base_url = dev.url
     page.goto(f"{base_url}/locations/onprem/jobs/onprem_refresh")
     button = page.get_by_role("button", name="Materialize all")
     expect(button).to_be_enabled()
     page.wait_for_timeout(1000)  # the button is live before the asset graph has loaded its partitions
     button.click()
 
-    toast = page.get_by_text(re.compile(r"^Launched run [0-9a-f]{8}"))
-    dialog = page.get_by_role("dialog")
-    expect(toast.or_(dialog).first).to_be_visible()
-    if not toast.is_visible() and dialog.is_visible():
+    run_toast = page.get_by_text(re.compile(r"^Launched run [0-9a-f]{8}"))
+    backfill_toast = page.get_by_text(re.compile(r"^Created backfill [0-9a-z]{8}"))
+    launch = re.compile(r"^(Launch|Materialize)")
+    # the launch dialog (or a launchpad), not an error dialog on top of it
+    dialog = page.get_by_role("dialog").filter(has=page.get_by_role("button", name=launch))
+    expect(run_toast.or_(dialog).first).to_be_visible()
+    if not run_toast.is_visible() and dialog.is_visible():
         if dialog.get_by_text("Partition selection").count():
-            if partition is None:
-                dialog.get_by_role("button", name="Latest", exact=True).click()
-            else:
-                field = dialog.get_by_role("textbox").first
-                field.fill(partition)
-                field.press("Enter")
-        dialog.get_by_role("button", name=re.compile(r"^(Launch|Materialize)")).last.click()
-    expect(toast).to_be_visible()
-    prefix = re.search(r"[0-9a-f]{8}", toast.inner_text()).group(0)
+            _select_partitions(page, dialog, days)
+        if dialog_shot:
+            shot(page, dialog_shot)
+        dialog.get_by_role("button", name=launch).last.click()
+    expect(run_toast.or_(backfill_toast).first).to_be_visible()
+
+    if backfill_toast.is_visible():
+        backfill_id = re.search(r"backfill\s+([0-9a-z]{8})", backfill_toast.inner_text()).group(1)
+        page.locator(f'a[href="/runs/b/{backfill_id}"]').filter(has_text="View").first.click()
+        page.wait_for_url(f"**/runs/b/{backfill_id}*", wait_until="commit")
+
+        def backfill_run():
+            runs = dev.graphql(RUNS, filter={"tags": [{"key": "dagster/backfill", "value": backfill_id}]})[
+                "runsOrError"
+            ]["results"]
+            return runs[-1]["runId"] if runs else None  # newest first: the first one it created
+
+        run_id = wait_until(backfill_run, backfill_timeout, f"backfill {backfill_id} to create its run")
+        if backfill_shot:
+            page.reload()  # the overview: the partitions targeted, in progress, succeeded, failed
+            expect(page.get_by_role("row").filter(has_text="onprem_refresh").first).to_be_visible()
+            shot(page, backfill_shot)
+        page.goto(f"{base_url}/runs/{run_id}")
+        expect(page.get_by_text(re.compile(r"^\d+ assets?$")).first).to_be_visible()  # its header
+        return run_id
+
+    prefix = re.search(r"[0-9a-f]{8}", run_toast.inner_text()).group(0)
     # the toast's "View" is a link to the run's page; its address carries the full run id
     view = page.locator(f'a[href^="/runs/{prefix}"]').filter(has_text="View").first
     run_id = re.search(r"/runs/([0-9a-f-]{36})", view.get_attribute("href")).group(1)
     view.click()
     page.wait_for_url(f"**/runs/{run_id}*", wait_until="commit")
     return run_id
+
+
+def _select_partitions(page, dialog, days: tuple[date, date] | None) -> None:
+    """Fill the launch dialog's "Partition selection" with ``days`` (None: "Latest"), and check the count.
+
+    The dialog renders before it has loaded the partitions: the dates under the partition bar, and with
+    them the note "Showing the last 90 days ... Show all partitions", come a moment later. A range outside
+    those 90 days is "not found" (an error dialog) until "Show all partitions" is pressed; should that
+    happen anyway, this closes the error, shows all partitions and types the range once more.
+    """
+    from playwright.sync_api import expect
+
+    if days is None:
+        dialog.get_by_role("button", name="Latest", exact=True).click()
+        return
+    expect(dialog.get_by_text(re.compile(r"^\d{4}-\d{2}-\d{2}$")).first).to_be_visible()
+    page.wait_for_timeout(500)
+    text, count = partition_selection(*days)
+    show_all = dialog.get_by_role("button", name="Show all partitions")
+    error = page.get_by_role("dialog").filter(has_text="Could not find partitions")
+    wanted = dialog.get_by_text(re.compile(rf"^{count} partitions?$"))
+    for _ in range(2):
+        if show_all.count():
+            show_all.click()
+            expect(show_all).to_have_count(0)
+        field = dialog.get_by_role("textbox").first
+        field.fill(text)
+        field.press("Enter")
+        expect(wanted.or_(error).first).to_be_visible()
+        if not error.count():
+            return
+        message = error.first.inner_text()
+        error.get_by_role("button", name="OK").click()
+        expect(error).to_have_count(0)
+    raise AssertionError(f"Dagster did not take the partition selection {text}: {message}")

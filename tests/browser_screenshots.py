@@ -21,6 +21,7 @@ DOCS_IMAGES = {
     "01-code-locations": "ui-code-locations.png",
     "02-asset-lineage": "ui-asset-lineage.png",
     "03-onprem-job": "ui-onprem-job.png",
+    "03b-onprem-backfill-dialog": "ui-onprem-backfill-dialog.png",
     "06-runs": "ui-runs.png",
     "07-gx-check": "ui-gx-check.png",
     "09-churn-model": "ui-churn-model.png",

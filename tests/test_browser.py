@@ -1,11 +1,12 @@
 """The Dagster UI in a real (headless) browser, end to end, as a newcomer uses it (docs/ui-walkthrough.md).
 
 `dagster dev -w workspace.yaml` (webserver + daemon) runs on a temporary HYBRID_HOME with small synthetic
-data. Chromium shows both code locations and every asset group, launches the on-prem materialization with a
-click, and after it succeeded, the daemon's automation condition sensor carries the cloud side through to
-a deployed model; the test then opens a GX check result, the model's metadata and plots, the deployment and
-the sensors. Screenshots land in $HYBRID_ARTIFACTS (default artifacts/browser/; not committed);
-`python -m tests.browser_screenshots` copies them into docs/img/.
+data. Chromium shows both code locations and every asset group, backfills the on-prem assets over the data's
+arrival days (one run, as the single-run backfill policy makes it), and after that run succeeded, the
+daemon's automation condition sensor carries the cloud side through to a deployed model; the test then
+opens a GX check result, the model's metadata and plots, the deployment and the sensors. Screenshots land
+in $HYBRID_ARTIFACTS (default artifacts/browser/; not committed); `python -m tests.browser_screenshots`
+copies them into docs/img/.
 
 Dagster's GraphQL API serves the waiting and the assertions where clicking is not the point. The test
 skips without /usr/bin/chromium, except under CI=true, where that is a failure.
@@ -15,6 +16,7 @@ import contextlib
 import os
 import sys
 import time
+from datetime import date
 
 import pytest
 
@@ -41,11 +43,13 @@ from tests.browser_helpers import (
 )
 from tests.conftest import free_port
 
-# small data: the whole graph (on-prem run plus five automation ticks) in about four minutes on 2 cores
+# small data: the whole graph (on-prem backfill run plus five automation ticks) in about ten minutes on 2
+# cores, every step in its own process
 CUSTOMERS, DAYS = 2000, 150
 LOCATIONS = {"onprem", "cloud"}
-ONPREM_RUN_TIMEOUT = 300
-CLOUD_TIMEOUT = 420
+# the on-prem run is a backfill of every arrival day in one run, its steps in separate processes
+ONPREM_RUN_TIMEOUT = 600
+CLOUD_TIMEOUT = 540
 # plots and the card that churn_model may carry as markdown metadata; each one present is opened
 MODEL_MARKDOWN = ("roc_curve", "calibration_plot", "feature_importance_plot", "model_card")
 
@@ -61,6 +65,23 @@ def _require_chromium() -> None:
     pytest.skip(message)
 
 
+def _arrival_days(home) -> tuple[date, date]:
+    """First and last arrival day (``ingested_at``) of the source transactions, within the partitions'
+    range: what a newcomer backfills on a fresh home. Read before dagster dev holds the DuckDB file."""
+    from hybrid_assets.partitions import clamp
+    from resources.warehouse import DuckDBWarehouse
+
+    first, last = (
+        DuckDBWarehouse(home / "onprem.duckdb", read_only=True)
+        .query("select min(ingested_at)::date, max(ingested_at)::date from main.transactions")
+        .row(0)
+    )
+    assert first is not None, "no transactions generated"
+    days = clamp(first, last)
+    assert days, f"the arrival days {first}..{last} have no partitions"
+    return days
+
+
 def _expected_groups() -> dict[str, set[str]]:
     from hybrid_assets.cloud.assets import ASSETS as CLOUD_ASSETS
     from hybrid_assets.onprem.assets import ASSETS as ONPREM_ASSETS
@@ -71,7 +92,7 @@ def _expected_groups() -> dict[str, set[str]]:
     }
 
 
-@pytest.mark.timeout(600, method="signal")  # signal, not thread: the finally below still stops dagster dev
+@pytest.mark.timeout(1200, method="signal")  # signal, not thread: the finally below still stops dagster dev
 def test_ui_materialize_onprem_and_watch_the_cloud_follow(tmp_path):
     _require_chromium()
     from playwright.sync_api import sync_playwright
@@ -84,16 +105,17 @@ def test_ui_materialize_onprem_and_watch_the_cloud_follow(tmp_path):
         print(f"[browser test {time.monotonic() - started:4.0f}s] {what}", flush=True)
 
     env = prepare_home(tmp_path / "home", CUSTOMERS, DAYS)
+    days = _arrival_days(tmp_path / "home")
     # the on-prem sensor would launch the on-prem graph on its first tick; here the click does it
     stop_sensor(env, "onprem", "new_onprem_data")
-    step("data generated, new_onprem_data stopped; starting dagster dev")
+    step(f"data generated (arrival days {days[0]}..{days[1]}), new_onprem_data stopped; starting dagster dev")
     dev = DagsterDev(env, free_port(), out / "dagster-dev.log").start()
     try:
         dev.wait_ready(LOCATIONS)
         step(f"both code locations loaded on {dev.url}")
         with sync_playwright() as playwright, browser_page(playwright) as page:
             try:
-                _walk_through(dev, page, step)
+                _walk_through(dev, page, step, days)
             except BaseException:
                 with contextlib.suppress(Exception):  # the browser may be gone already
                     page.screenshot(path=str(out / "failure.png"), timeout=10_000)
@@ -108,7 +130,7 @@ def test_ui_materialize_onprem_and_watch_the_cloud_follow(tmp_path):
         step("dagster dev stopped")
 
 
-def _walk_through(dev: DagsterDev, page, step) -> None:
+def _walk_through(dev: DagsterDev, page, step, days: tuple[date, date]) -> None:
     """What a newcomer does in the UI (docs/ui-walkthrough.md), with a screenshot of each stop."""
     from playwright.sync_api import expect
 
@@ -151,18 +173,32 @@ def _walk_through(dev: DagsterDev, page, step) -> None:
 
     wait_until(daemons_healthy, 120, "the sensor and asset daemons to report healthy")
 
-    # 4. launch the on-prem materialization in the browser (Jobs -> onprem_refresh -> Materialize all)
+    # 4. backfill the on-prem assets over the data's arrival days in the browser (Jobs -> onprem_refresh ->
+    # Materialize all -> the partition range -> Launch backfill); the backfill daemon makes one run of it
     page.goto(f"{base}/locations/onprem/jobs/onprem_refresh")
     expect(page.get_by_role("button", name="Materialize all")).to_be_visible()
     shot(page, "03-onprem-job")
     launched_at = time.time()
-    run_id = launch_onprem_materialization(page, base)
+    run_id = launch_onprem_materialization(
+        page,
+        dev,
+        days,
+        dialog_shot="03b-onprem-backfill-dialog",
+        backfill_shot="03c-onprem-backfill",
+    )
     shot(page, "04-onprem-run-launched")
-    step(f"launched run {run_id} from the UI")
+    step(f"launched the backfill of {days[0]}..{days[1]} from the UI: run {run_id}")
     run = wait_for_run(dev, run_id, ONPREM_RUN_TIMEOUT)
     step("the on-prem run succeeded")
     assert run["jobName"] == "onprem_refresh"
-    assert "dagster/sensor_name" not in tags_of(run), "launched from the UI, not by a sensor"
+    tags = tags_of(run)
+    assert "dagster/sensor_name" not in tags, "launched from the UI, not by a sensor"
+    assert tags.get("dagster/asset_partition_range_start") == days[0].isoformat(), tags
+    assert tags.get("dagster/asset_partition_range_end") == days[1].isoformat(), tags
+    backfill_runs = dev.graphql(
+        RUNS, filter={"tags": [{"key": "dagster/backfill", "value": tags["dagster/backfill"]}]}
+    )["runsOrError"]["results"]
+    assert [r["runId"] for r in backfill_runs] == [run_id], "a single-run backfill policy: one run"
     onprem_assets = {a["path"][-1] for a in run["assetSelection"]}
     assert onprem_assets == {
         n["assetKey"]["path"][-1] for n in nodes if n["repository"]["location"]["name"] == "onprem"
@@ -171,6 +207,8 @@ def _walk_through(dev: DagsterDev, page, step) -> None:
         assert latest_materialization(dev, asset)["runId"] == run_id
     page.reload()
     expect(page.get_by_text("Success", exact=True).first).to_be_visible()
+    with contextlib.suppress(AssertionError):  # cosmetic: the event log fills in after the header
+        expect(page.get_by_text("Finished execution of run").first).to_be_visible(timeout=15_000)
     shot(page, "05-onprem-run")
 
     # 5. the cloud follows through the automation condition sensor, up to the deployment
