@@ -91,12 +91,12 @@ def test_daemon_reruns_the_graph_after_new_onprem_rows(tmp_path):
 
     try:
         # the sensor's first tick sees rows beyond its empty cursor: the whole graph runs and deploys
-        _wait(lambda: registry.production() is not None, 400, "the first deployment", log)
+        _wait(lambda: registry.production() is not None, 900, "the first deployment", log)
         first = registry.production()["version"]
         before = latest_online()
         platform.generator().append(days=7)  # a week later: a new labelled snapshot too
         _wait(
-            lambda: (registry.production() or {}).get("version") != first, 400, "a new production model", log
+            lambda: (registry.production() or {}).get("version") != first, 900, "a new production model", log
         )
     finally:
         daemon.terminate()
