@@ -101,8 +101,12 @@ def run_location(
     tags = {"launched_by": "hybrid demo"}
     if location == "onprem":
         from hybrid_assets.onprem.definitions import defs
+        from resources.warehouse import WarehouseError
 
-        tags.update(range_tags(*(days or onprem_days(settings or load_settings()))))
+        try:
+            tags.update(range_tags(*(days or onprem_days(settings or load_settings()))))
+        except WarehouseError as exc:  # the warehouse is down: a failed run that says so, as a step would
+            return RunOutcome(location=location, success=False, step_failures=[f"partition days: {exc}"])
     else:
         from hybrid_assets.cloud.definitions import defs
     job = defs().resolve_job_def(f"{location}_refresh")
