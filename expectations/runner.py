@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import polars as pl
+
+from expectations.redaction import mask, scrub
 
 SAMPLE_SIZE = 5
 
@@ -88,8 +91,18 @@ def _clean(value: Any) -> Any:
     return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
 
 
-def validate(frame: pl.DataFrame, suite) -> SuiteResult:
-    """Validate ``frame`` against a GX ``ExpectationSuite``; never raises on failed expectations."""
+def _columns(kwargs: dict) -> list[str]:
+    return [kwargs[k] for k in ("column", "column_A", "column_B") if kwargs.get(k)] + list(
+        kwargs.get("column_list") or []
+    )
+
+
+def validate(frame: pl.DataFrame, suite, redact: Collection[str] = ()) -> SuiteResult:
+    """Validate ``frame`` against a GX ``ExpectationSuite``; never raises on failed expectations.
+
+    Values of the ``redact`` columns (the contracts' PII) never reach the result: an expectation on one of them
+    reports counts, and its samples and observed value are masked. GX's own exception messages are scrubbed of
+    literal values (expectations/redaction.py), since the result goes to Dagster's event log."""
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame.to_pandas()})
     result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20})
     outcomes = []
@@ -99,10 +112,15 @@ def validate(frame: pl.DataFrame, suite) -> SuiteResult:
         sample = list(dict.fromkeys(_clean(v) for v in (res.get("partial_unexpected_list") or [])))[
             :SAMPLE_SIZE
         ]
+        secret = [c for c in _columns(cfg.kwargs) if c in redact]
         if r.exception_info and r.exception_info.get("raised_exception"):
-            observed = r.exception_info.get("exception_message")
+            observed = scrub(str(r.exception_info.get("exception_message")), frame.columns)
         else:
             observed = res.get("observed_value")
+            if secret and observed is not None:  # an aggregate of a PII column (a min, a most common value)
+                observed = mask(secret[0])
+        if secret and sample:
+            sample = [mask(secret[0])]
         outcomes.append(
             ExpectationOutcome(
                 expectation=cfg.type,

@@ -268,6 +268,8 @@ def cmd_services(args) -> int:
 
 
 def cmd_quarantine(args) -> int:
+    """On-prem only: it reads the warehouse. The full rows (PII included) are shown here, to people who may see
+    them on the on-prem side; Dagster only ever gets their keys, reasons and non-PII columns."""
     from resources.warehouse import PLATFORM_SCHEMA, QUARANTINE_TABLE, warehouse_for
 
     settings = load_settings()
@@ -281,7 +283,40 @@ def cmd_quarantine(args) -> int:
         )
     )
     if args.show:
-        print(wh.query(f"select * from {QUARANTINE_TABLE} order by detected_at desc limit ?", [args.show]))
+        where, params = ("where source_table = ?", [args.table]) if args.table else ("", [])
+        rows = wh.query(
+            f"select detected_at, source_table, row_key, reason, row_json from {QUARANTINE_TABLE} {where} "
+            "order by detected_at desc, source_table, row_key limit ?",
+            [*params, args.show],
+        )
+        print(f"\nthe {rows.height} newest quarantined rows (full rows: on-prem eyes only)")
+        for at, table, key, reason, row in rows.iter_rows():
+            print(f"{at:%Y-%m-%d %H:%M:%S}  {table} {key}: {reason}\n    {row}")
+    return 0
+
+
+def cmd_errors(args) -> int:
+    """On-prem only: the unscrubbed errors of on-prem steps, whose scrubbed messages Dagster shows with an id."""
+    from hybrid_assets.onprem.residency import STEP_ERRORS_TABLE
+    from resources.warehouse import PLATFORM_SCHEMA, warehouse_for
+
+    wh = warehouse_for(load_settings())
+    if not wh.table_exists("step_errors", PLATFORM_SCHEMA):
+        print("no on-prem step has failed with an unexpected error")
+        return 0
+    where, params = ("where error_id = ?", [args.id]) if args.id else ("", [])
+    rows = wh.query(
+        f"select error_id, detected_at, run_id, step, error_class, message, traceback from {STEP_ERRORS_TABLE} "
+        f"{where} order by detected_at desc limit ?",
+        [*params, args.show],
+    )
+    if not rows.height:
+        print(f"no on-prem step error with id {args.id}" if args.id else "no on-prem step errors")
+        return 1 if args.id else 0
+    for error_id, at, run_id, step, cls, message, trace in rows.iter_rows():
+        print(f"== {error_id}  {at:%Y-%m-%d %H:%M:%S}  run {run_id}  step {step}: {cls}\n{message}")
+        if args.id:
+            print(trace)
     return 0
 
 
@@ -328,8 +363,19 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_truth)
 
     p = sub.add_parser("quarantine", help="what the gates quarantined, by table and reason")
-    p.add_argument("--show", type=int, default=0, help="also print the N newest quarantined rows")
+    p.add_argument("--show", type=int, default=0, help="also print the N newest quarantined rows, in full")
+    p.add_argument("--table", help="only rows of this source table (with --show)")
     p.set_defaults(fn=cmd_quarantine)
+
+    p = sub.add_parser(
+        "errors",
+        help="on-prem step errors with their unscrubbed messages (on-prem only: they may hold row values)",
+    )
+    p.add_argument(
+        "id", nargs="?", help="one error id (from the scrubbed message in Dagster): its traceback too"
+    )
+    p.add_argument("--show", type=int, default=10, help="how many of the newest errors to list (default 10)")
+    p.set_defaults(fn=cmd_errors)
 
     p = sub.add_parser(
         "ui", help="Dagster webserver and daemon (dagster dev) on the instance under HYBRID_HOME"

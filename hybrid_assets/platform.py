@@ -31,6 +31,14 @@ freshness:
   enabled: true
 """,
 }
+# Step logs (stdout/stderr of each step) stay on the disk of the host that ran the step: on-prem steps' logs on
+# the on-prem host, never in the cloud bucket (docs/decisions.md, "Residency through the orchestrator").
+COMPUTE_LOGS_YAML = """compute_logs:
+  module: dagster._core.storage.local_compute_log_manager
+  class: LocalComputeLogManager
+  config:
+    base_dir: {base_dir}
+"""
 
 
 def prepare_dagster_home(settings: Settings) -> str:
@@ -38,7 +46,7 @@ def prepare_dagster_home(settings: Settings) -> str:
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    text = DAGSTER_YAML[settings.profile]
+    text = DAGSTER_YAML[settings.profile] + COMPUTE_LOGS_YAML.format(base_dir=home / "compute_logs")
     if not config.exists() or config.read_text() != text:
         config.write_text(text)
     os.environ["DAGSTER_HOME"] = str(home)

@@ -18,6 +18,8 @@ import duckdb
 import polars as pl
 from pydantic import Field
 
+from expectations.redaction import scrub
+
 SOURCE_TABLES = ("customers", "transactions", "support_tickets")
 PLATFORM_SCHEMA = "platform"
 QUARANTINE_TABLE = f"{PLATFORM_SCHEMA}.quarantine"
@@ -72,7 +74,7 @@ class DuckDBWarehouse:
                 break
             except duckdb.IOException as exc:  # another process holds the file lock: wait our turn
                 if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                    raise WarehouseError(f"{self.describe()} is not available: {exc}") from exc
+                    raise WarehouseError(f"{self.describe()} is not available: {scrub(str(exc))}") from None
                 time.sleep(0.2)
         try:
             yield con
@@ -351,10 +353,12 @@ def _decode_numeric(table) -> pl.DataFrame:
 
 
 def _scrub(message: str, dsn: str) -> str:
+    """A driver's message without the password and without the row values it may quote (WarehouseError's
+    text reaches Dagster's event log: expectations/redaction.py)."""
     from urllib.parse import urlparse
 
     password = urlparse(dsn).password
-    return message.replace(password, "***") if password else message
+    return scrub(message.replace(password, "***") if password else message)
 
 
 class WarehouseResource(dg.ConfigurableResource):

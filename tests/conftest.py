@@ -66,13 +66,13 @@ class Platform:
 
         return ModelRegistry(self.object_store())
 
-    def run(self, location: str, days: tuple | None = None, **extra_env: str):
-        """Run a location's refresh job; the on-prem one for the partition days ``(first, last)``, by default
-        every arrival day."""
+    def run(self, location: str, days: tuple | None = None, instance=None, **extra_env: str):
+        """Run a location's refresh job (on ``instance``, by default the platform's); the on-prem one for the
+        partition days ``(first, last)``, by default every arrival day."""
         from hybrid_assets.platform import run_location
 
         with hybrid_env(self.home, **{**self.env, **extra_env}):
-            return run_location(location, self.instance, days=days)
+            return run_location(location, instance or self.instance, days=days)
 
 
 def build_platform(
@@ -96,6 +96,25 @@ def build_platform(
             c.description for c in platform.cloud.blocking_failures
         ]
     return platform
+
+
+@contextmanager
+def persistent_instance(platform: Platform):
+    """The home's own Dagster instance (SQLite under HYBRID_HOME/dagster, or PostgreSQL in the hybrid
+    profile), as `hybrid demo` and the UI use it, with its compute logs; DAGSTER_HOME is restored after."""
+    from hybrid_assets.platform import dagster_instance
+
+    saved = os.environ.get("DAGSTER_HOME")
+    try:
+        with hybrid_env(platform.home, **platform.env):
+            instance = dagster_instance(platform.settings)
+        with instance:
+            yield instance
+    finally:
+        if saved is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = saved
 
 
 @pytest.fixture(scope="session")

@@ -15,12 +15,21 @@ from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
 import httpx
-import polars as pl
 import pytest
 
+from expectations.raw import CUSTOMERS
 from hybrid_assets import catalog
 from hybrid_assets.settings import REPO_ROOT, _read_env_file
-from tests.conftest import build_platform, hybrid_env, running_server
+from tests.conftest import build_platform, hybrid_env, persistent_instance, running_server
+from tests.residency_scan import (
+    delete_planted,
+    leaks,
+    parquet_text,
+    pii_values,
+    planted_customers,
+    postgres_texts,
+    texts_of,
+)
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.hybrid
@@ -109,42 +118,29 @@ def test_the_same_graph_runs_on_the_real_services(hybrid):
 
 
 def _pii(hybrid) -> list[str]:
-    people = hybrid.warehouse().query(
-        "select full_name, email, phone, cast(birth_date as varchar) as birth_date from customers"
-    )
-    names = [n for n in people["full_name"].to_list() if n]
-    return sorted(set(names) | set(people["email"]) | set(people["phone"]) | set(people["birth_date"]))
+    """Every PII value of the source customers (the columns the contract declares PII)."""
+    columns = ", ".join(f"cast({c} as varchar) as {c}" for c in CUSTOMERS.pii)
+    people = hybrid.warehouse().query(f"select {columns} from customers")
+    return sorted({v for c in CUSTOMERS.pii for v in people[c].to_list() if v})
 
 
-def _texts_of_object(key: str, body: bytes) -> list[str]:
-    texts = [body.decode("latin-1")]
-    if key.endswith(".parquet"):  # compressed pages hide raw bytes: scan the decoded values too
-        frame = pl.read_parquet(io.BytesIO(body))
-        texts.append(frame.cast(pl.String).write_csv())
-    return texts
+def _text_of_object(key: str, body: bytes) -> str:
+    return parquet_text(io.BytesIO(body)) if key.endswith(".parquet") else body.decode("latin-1")
 
 
-def test_no_pii_in_the_bucket_the_feast_registry_redis_or_the_models(hybrid):
-    """The residency promise: no customer's name, email, phone or birth date outside the warehouse."""
-    pii = _pii(hybrid)
-    assert len(pii) > 3 * 2000
+def _cloud_texts(hybrid) -> dict[str, str]:
+    """What the cloud side holds, as text: every object of the bucket (Parquet decoded too), the Feast
+    registry and every Redis key and value."""
     haystacks: dict[str, str] = {}
     keys = [
         o["Key"]
         for page in hybrid.s3.get_paginator("list_objects_v2").paginate(Bucket=hybrid.bucket)
         for o in page.get("Contents", [])
     ]
-    # the daily feature objects hold exactly the rows of Feast's compacted copies, which are scanned whole;
-    # of the daily objects themselves the newest three per folder are scanned too (12k values x 700 objects
-    # would take minutes)
-    daily = {p: sorted(k for k in keys if k.startswith(p)) for p in catalog.VIEW_SOURCE_KEY.values()}
-    skip = {k for days in daily.values() for k in days[:-3]}
     assert set(catalog.VIEW_OFFLINE_KEY.values()) <= set(keys)
-    for key in (k for k in keys if k not in skip):
-        obj = {"Key": key}
-        body = hybrid.s3.get_object(Bucket=hybrid.bucket, Key=obj["Key"])["Body"].read()
-        for n, text in enumerate(_texts_of_object(obj["Key"], body)):
-            haystacks[f"s3://{hybrid.bucket}/{obj['Key']}#{n}"] = text
+    for key in keys:
+        body = hybrid.s3.get_object(Bucket=hybrid.bucket, Key=key)["Body"].read()
+        haystacks[f"s3://{hybrid.bucket}/{key}"] = _text_of_object(key, body)
     haystacks["feast registry"] = (hybrid.home / "feast" / "registry.db").read_bytes().decode("latin-1")
     r = _redis(hybrid.env["HYBRID_REDIS_URL"])
     redis_text = []
@@ -157,8 +153,64 @@ def test_no_pii_in_the_bucket_the_feast_registry_redis_or_the_models(hybrid):
             redis_text.append(r.get(key).decode("latin-1"))
     haystacks["redis"] = "\n".join(redis_text)
     assert len(haystacks) > 8 and len(haystacks["redis"]) > 1000
+    return haystacks
+
+
+def test_pii_rows_quarantined_or_failing_an_expectation_never_leave_the_warehouse(hybrid, monkeypatch):
+    """Residency through the orchestrator, on the real services: customers with PII are quarantined, an
+    on-prem step fails quoting a row, a PII-column expectation fails; none of their values is then in Dagster's
+    PostgreSQL storage, the compute logs, the bucket, the Feast registry or Redis."""
+    from hybrid_assets.onprem.residency import STEP_ERRORS_TABLE
+
+    wh = hybrid.warehouse()
+    quarantined, bad_email = planted_customers(wh, uuid.uuid4().hex[:6])
+    values = pii_values(quarantined) + pii_values(bad_email)
+    wh.append("customers", quarantined)
+    try:
+        with persistent_instance(hybrid) as instance:
+            assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+            onprem = hybrid.run("onprem", instance=instance)
+            assert onprem.success, onprem.step_failures
+            warn = next(c for c in onprem.checks if c.check == "customers_contract")
+            assert warn.status == "WARN" and "null signup_date" in warn.description
+            assert hybrid.run("cloud", instance=instance).success
+
+            leaked = quarantined.row(0, named=True)
+
+            def quoting_a_row(*args, **kwargs):
+                raise ValueError(f"cannot compute features for {leaked['full_name']!r} <{leaked['email']}>")
+
+            monkeypatch.setattr(catalog, "compute_features", quoting_a_row)
+            failed = hybrid.run("onprem", instance=instance)
+            monkeypatch.undo()
+            failure = next(f for f in failed.step_failures if f.startswith("customer_features"))
+            assert "ValueError in customer_features" in failure, failure
+            error_id = failure.split("`hybrid errors ")[1].split("`")[0]
+
+            wh.append("customers", bad_email)
+            blocked = hybrid.run("onprem", instance=instance)
+            gate = next(c for c in blocked.checks if c.check == "customers_contract")
+            assert gate.status == "FAIL" and "on email: 1 unexpected" in gate.description, gate.description
+    finally:
+        delete_planted(wh, quarantined.vstack(bad_email))
+    texts = postgres_texts(hybrid.env["HYBRID_DAGSTER_PG_URL"])
+    events = texts["postgres:event_logs"]
+    assert "<redacted: email>" in events and f"hybrid errors {error_id}" in events  # the channels were used
+    texts.update({f"dagster/{k}": v for k, v in texts_of(hybrid.home / "dagster").items()})
+    assert [k for k in texts if "/compute_logs/" in k], "no compute logs were captured"
+    texts.update(_cloud_texts(hybrid))
+    assert not leaks(texts, values)
+    # on-prem, the full error is kept next to the data
+    kept = wh.query(f"select message from {STEP_ERRORS_TABLE} where error_id = ?", [error_id])
+    assert leaked["email"] in kept["message"][0]
+
+
+def test_no_pii_in_the_bucket_the_feast_registry_redis_or_the_models(hybrid):
+    """The residency promise: no customer's name, email, phone or birth date outside the warehouse."""
+    pii = _pii(hybrid)
+    assert len(pii) > 3 * 2000
     # full names come from a small list of first and last names: search them whole, with their separator
-    for where, text in haystacks.items():
+    for where, text in _cloud_texts(hybrid).items():
         found = [value for value in pii if value in text]
         assert not found, f"PII found in {where}: {found[:5]}"
 

@@ -10,9 +10,17 @@ import dagster as dg
 import polars as pl
 
 from expectations import features as feature_suites
-from expectations.raw import CONTRACTS, DUPLICATE_KEY, UNKNOWN_CUSTOMER, TableContract, type_matches
+from expectations.raw import (
+    CONTRACTS,
+    DUPLICATE_KEY,
+    PII_COLUMNS,
+    UNKNOWN_CUSTOMER,
+    TableContract,
+    type_matches,
+)
 from expectations.runner import validate
 from hybrid_assets import catalog
+from hybrid_assets.onprem.residency import scrubbed
 from hybrid_assets.partitions import DAILY, PREVIOUS_DAYS, SINGLE_RUN, as_of, day_key, run_days
 from resources.object_store import ObjectStoreResource
 from resources.warehouse import NO_ARRIVAL_DAY, PLATFORM_SCHEMA, WarehouseResource, Window
@@ -146,8 +154,9 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
         retry_policy=RETRY,
         partitions_def=DAILY if partitioned else None,
         backfill_policy=SINGLE_RUN if partitioned else None,
-        tags={"boundary": "onprem", "pii": "true" if contract.table == "customers" else "false"},
+        tags={"boundary": "onprem", "pii": "true" if contract.pii else "false"},
     )
+    @scrubbed
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         wh = warehouse.client()
         check_schema(contract, wh.columns(contract.table))
@@ -244,6 +253,7 @@ def _ts(day: date) -> datetime:
     "arrived before that moment (the transactions partitions up to D - 1). Stored in platform.customer_features; a rerun replaces its days (same rows, no "
     "duplicates). A failure means an unreachable warehouse; the export keeps its last good version.",
 )
+@scrubbed
 def customer_features(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
@@ -329,6 +339,7 @@ def compute_labels(txns: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
     "after it. Only snapshots with a complete horizon; stored in platform.churn_labels. A failure means no "
     "accepted transactions yet or an unreachable warehouse; the label export keeps its last good version.",
 )
+@scrubbed
 def churn_labels(warehouse: WarehouseResource) -> dg.MaterializeResult:
     wh = warehouse.client()
     start, end = data_window(wh)
@@ -346,7 +357,7 @@ def churn_labels(warehouse: WarehouseResource) -> dg.MaterializeResult:
 
 def _audit(frame: pl.DataFrame, suite_fn) -> None:
     """Audit before publishing: a bad export never becomes visible to Feast or the cloud location."""
-    audit = validate(frame, suite_fn())
+    audit = validate(frame, suite_fn(), redact=PII_COLUMNS)
     if not audit.success:
         raise dg.Failure(
             description=f"not exported, the previous export stays: {audit.summary()}", allow_retries=False
@@ -364,6 +375,7 @@ def _export(name: str, table: str, key: str, suite_fn, description: str) -> dg.A
         description=description,
         metadata={"object_key": key},
     )
+    @scrubbed
     def _asset(warehouse: WarehouseResource, object_store: ObjectStoreResource) -> dg.MaterializeResult:
         frame = warehouse.client().query(f"select * from {PLATFORM_SCHEMA}.{table}")
         _audit(frame, suite_fn)
@@ -389,6 +401,7 @@ def _daily_export(name: str, table: str, prefix: str, suite_fn, description: str
         description=description,
         metadata={"object_key": f"{prefix}<YYYY-MM-DD>.parquet"},
     )
+    @scrubbed
     def _asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, object_store: ObjectStoreResource
     ) -> dg.MaterializeResult:

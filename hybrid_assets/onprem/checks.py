@@ -1,6 +1,7 @@
 """Blocking Great Expectations gates on every on-prem asset. A failed gate stops everything downstream in
 the run; what it judged stays in place for inspection."""
 
+import json
 from datetime import timedelta
 
 import dagster as dg
@@ -8,9 +9,11 @@ import polars as pl
 
 from expectations import features as feature_suites
 from expectations.raw import CONTRACTS, PII_COLUMNS, TableContract
+from expectations.redaction import redact_row
 from expectations.runner import validate
 from hybrid_assets import catalog
 from hybrid_assets.onprem.assets import EXPORT_FEATURES_KEY, EXPORT_LABELS_KEY
+from hybrid_assets.onprem.residency import scrubbed
 from hybrid_assets.partitions import as_of, day_key, days_from_tags
 from hybrid_assets.quality import QualityPolicy, gx_check_result
 from resources.object_store import ObjectStoreResource
@@ -29,14 +32,16 @@ def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
         "of the run's rows (for transactions: of the days it loaded) sent to platform.quarantine stays under HYBRID_MAX_INVALID_SHARE. Some quarantined rows "
         "under the limit give a WARN that does not block; above the limit, or a failed expectation, is an ERROR "
         "that stops everything downstream in the run (it keeps its last good output). `hybrid quarantine` "
-        "shows the rows.",
+        "shows the rows (on-prem; the samples here show keys, reasons and non-PII columns only).",
     )
+    @scrubbed
     def _check(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, quality_policy: QualityPolicy
     ) -> dg.AssetCheckResult:
         wh = warehouse.client()
         accepted = wh.query(f"select * from {PLATFORM_SCHEMA}.{contract.table}")
-        result = validate(accepted, contract.suite())  # the whole table: keys stay unique across partitions
+        # the whole table: keys stay unique across partitions
+        result = validate(accepted, contract.suite(), redact=contract.pii)
         days = _days(context, contract.partition_column is not None)
         where, params = "source_table = ?", [contract.table]
         if days:  # the quarantine share of the days this run loaded
@@ -60,7 +65,14 @@ def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
         )
         if bad.height:
             (errors if share > limit else warnings).append(message)
-        samples = bad.group_by("reason").head(2).head(SAMPLE_ROWS)
+        samples = [  # keys, reasons and the non-PII columns: the full rows stay in platform.quarantine
+            {"row_key": key, "reason": reason, "row": redact_row(json.loads(row), contract.pii)}
+            for reason, key, row in bad.group_by("reason", maintain_order=True)
+            .head(2)
+            .head(SAMPLE_ROWS)
+            .select("reason", "row_key", "row_json")
+            .iter_rows()
+        ]
         return gx_check_result(
             result,
             errors=errors,
@@ -70,7 +82,7 @@ def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
                 "quarantine_share": float(share),
                 "max_invalid_share": float(limit),
                 "quarantined_by_reason": by_reason,
-                "sample_quarantined_rows": dg.MetadataValue.json(samples.to_dicts()),
+                "sample_quarantined_rows": dg.MetadataValue.json(samples),
             },
         )
 
@@ -84,19 +96,23 @@ def _days(context: dg.AssetCheckExecutionContext, daily: bool):
 
 def _table_check(table: str, suite_fn, description: str, daily: bool = False) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=table, name=f"{table}_contract", blocking=True, description=description)
+    @scrubbed
     def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
         sql, params = f"select * from {PLATFORM_SCHEMA}.{table}", None
         days = _days(context, daily)
         if days:
             sql += f" where {catalog.EVENT_TS} between ? and ?"
             params = [as_of(days[0]), as_of(days[-1])]
-        return gx_check_result(validate(warehouse.client().query(sql, params), suite_fn()))
+        return gx_check_result(
+            validate(warehouse.client().query(sql, params), suite_fn(), redact=PII_COLUMNS)
+        )
 
     return _check
 
 
 def _export_check(asset: str, key: str, suite_fn, description: str, daily: bool = False):
     @dg.asset_check(asset=asset, name=f"{asset}_contract", blocking=True, description=description)
+    @scrubbed
     def _check(
         context: dg.AssetCheckExecutionContext, object_store: ObjectStoreResource
     ) -> dg.AssetCheckResult:
@@ -110,7 +126,7 @@ def _export_check(asset: str, key: str, suite_fn, description: str, daily: bool 
             frame = store.read_parquet(key)
         pii = [c for c in frame.columns if c in PII_COLUMNS]
         return gx_check_result(
-            validate(frame, suite_fn()),
+            validate(frame, suite_fn(), redact=PII_COLUMNS),
             errors=[f"PII column(s) {', '.join(pii)} in the export"] if pii else [],
         )
 

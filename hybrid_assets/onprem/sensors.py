@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 import dagster as dg
 
+from hybrid_assets.onprem.residency import scrubbed
 from hybrid_assets.partitions import clamp, range_tags
 from resources.warehouse import WarehouseError, WarehouseResource
 
@@ -58,6 +59,7 @@ def build_new_data_sensor(job) -> dg.SensorDefinition:
         "partitions the new transactions arrived on (all arrival days on its first tick); the cloud side "
         "follows through declarative automation.",
     )
+    @scrubbed
     def new_onprem_data(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
         try:
             marks = read_watermarks(warehouse)
