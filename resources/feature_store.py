@@ -24,7 +24,7 @@ def feature_store_yaml(home: str | Path, profile: str, redis_url: str | None = N
     else:
         online = f"""online_store:
   type: sqlite
-  path: {home / "feast" / "online_store.db"}
+  path: {online_store_path(home)}
 """
     return f"""# Generated for the {profile} profile by resources/feature_store.py; do not edit, do not commit.
 project: {FEAST_PROJECT}
@@ -71,7 +71,7 @@ def describe_online_store(home: str | Path, profile: str, redis_url: str | None 
     if profile == "hybrid":
         host, port = redis_address(redis_url)
         return f"Redis at {host}:{port}"
-    return f"SQLite at {Path(home) / 'feast' / 'online_store.db'}"
+    return f"SQLite at {online_store_path(home)}"
 
 
 def write_feature_store_yaml(home: str | Path, profile: str, redis_url: str | None = None) -> Path:
@@ -109,6 +109,44 @@ def _forget_cached_s3_listings() -> None:
     s3fs.S3FileSystem.clear_instance_cache()
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def online_store_path(home: str | Path) -> Path:
+    return Path(home) / "feast" / "online_store.db"
+
+
+def heal_online_store(home: str | Path) -> str | None:
+    """The SQLite online store is derived data: if it is corrupted (not a database any more), move it aside
+    and say so; the next load rebuilds it from the offline store. Returns what was done, or None."""
+    import sqlite3
+    import time
+
+    path = online_store_path(home)
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with open(path, "rb") as f:
+        header = f.read(len(SQLITE_HEADER))
+    problem = None if header == SQLITE_HEADER else "its header is not SQLite's"
+    if problem is None:
+        try:
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                con.execute("select count(*) from sqlite_master").fetchone()
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as exc:
+            problem = str(exc)
+    if problem is None:
+        return None
+    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+    path.replace(aside)
+    return (
+        f"the online store {path} was corrupted ({problem}): moved aside to {aside.name}; this run rebuilds "
+        "it from the offline store (the endpoint answers 503 until then)"
+    )
+
+
 class FeatureStoreResource(dg.ConfigurableResource):
     """Opens the Feast feature store of the active profile (nothing is opened until a step asks)."""
 
@@ -120,7 +158,12 @@ class FeatureStoreResource(dg.ConfigurableResource):
 
     def store(self):
         _forget_cached_s3_listings()
-        return open_feature_store(self.home, self.profile, self.redis_url)
+        healed = heal_online_store(self.home) if self.profile != "hybrid" else None
+        store = open_feature_store(self.home, self.profile, self.redis_url)
+        if healed:  # the same objects again: Feast creates the online store's tables in the new file
+            store.apply(list(self.repo_objects().values()))
+            dg.get_dagster_logger().warning(healed)
+        return store
 
     def describe_online(self) -> str:
         return describe_online_store(self.home, self.profile, self.redis_url)

@@ -4,7 +4,7 @@ One platform for the module; each test leaves the source tables as it found them
 """
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 import pytest
@@ -121,6 +121,79 @@ def test_schema_change_fails_naming_the_column(gated):
         wh.execute("alter table transactions rename column amount_usd to amount")
 
 
+def test_a_future_arrival_time_is_quarantined_and_moves_nothing(gated):
+    """Five rows whose loader's clock is a year ahead: quarantined with their reason, every source row is
+    accepted or quarantined, and the day range, the sensor's watermark, the features and the served values
+    stay as they were."""
+    from hybrid_assets.onprem.sensors import arrival_days, read_watermarks
+    from resources.warehouse import WarehouseResource
+
+    wh = gated.warehouse()
+    resource = WarehouseResource(duckdb_path=str(wh.path))
+    ids = (
+        gated.object_store()
+        .read_parquet(catalog.LABELS_EXPORT_KEY)["customer_id"]
+        .unique()
+        .head(10)
+        .to_list()
+    )
+    before = {
+        "days": arrival_days(wh),
+        "watermark": read_watermarks(resource)["transactions"][0],
+        "export": _digest(gated, catalog.ACTIVITY_EXPORT_KEY),
+        "online": _online(gated, ids),
+    }
+    late = datetime.now().replace(microsecond=0) + timedelta(days=400)
+    bad = _bad_rows(wh, 5, ingested_at=late)
+    wh.append("transactions", bad)
+    try:
+        assert arrival_days(wh) == before["days"]
+        assert read_watermarks(resource)["transactions"][0] == before["watermark"]
+        outcome = gated.run("onprem")
+        assert outcome.success, outcome.step_failures + [c.description for c in outcome.blocking_failures]
+        check = next(c for c in outcome.checks if c.check == "transactions_contract")
+        assert check.status == "WARN" and "ingested_at in the future" in check.description
+        quarantined = wh.query(
+            f"select row_key, partition_key from {QUARANTINE_TABLE} where source_table = 'transactions' "
+            "and reason = 'ingested_at in the future'"
+        )
+        assert set(quarantined["row_key"]) == {str(i) for i in bad["transaction_id"]}
+        assert set(quarantined["partition_key"]) == {""}  # no day owns them: every run rewrites them
+        # nothing lost: every source row is accepted or quarantined
+        source = wh.scalar("select count(*) from transactions")
+        accepted = wh.scalar("select count(*) from platform.transactions")
+        held = wh.scalar(f"select count(*) from {QUARANTINE_TABLE} where source_table = 'transactions'")
+        assert source == accepted + held
+        assert outcome.materialized["transactions"]["rows_before_first_day"] == 0
+        assert _digest(gated, catalog.ACTIVITY_EXPORT_KEY) == before["export"]  # no new snapshot days
+        assert gated.run("cloud").success
+        assert _online(gated, ids) == before["online"]  # served values unchanged
+    finally:
+        wh.execute("delete from transactions where transaction_id >= ?", [int(bad["transaction_id"].min())])
+
+
+def test_a_corrupted_online_store_is_named_set_aside_and_rebuilt_by_the_next_run(gated):
+    from resources.feature_store import online_store_path
+
+    path = online_store_path(gated.home)
+    ids = (
+        gated.object_store()
+        .read_parquet(catalog.LABELS_EXPORT_KEY)["customer_id"]
+        .unique()
+        .head(10)
+        .to_list()
+    )
+    before = _online(gated, ids)
+    with open(path, "r+b") as f:  # its header overwritten: "file is not a database"
+        f.write(b"not a database any more" * 4)
+    outcome = gated.run("cloud")
+    assert outcome.success, outcome.step_failures
+    aside = list(path.parent.glob("online_store.db.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes().startswith(b"not a database")  # kept for inspection
+    assert outcome.materialized["online_features"]["full_reload"] is True
+    assert _online(gated, ids) == before
+
+
 def test_model_gate_blocks_a_worse_model(gated):
     """A new model that fails the quality gate is registered for inspection but never deployed."""
     production = gated.registry().production()
@@ -141,3 +214,10 @@ def test_model_gate_blocks_a_worse_model(gated):
     assert datetime.fromisoformat(
         outcome.materialized["online_features"]["latest_feature_timestamp"]
     ) > datetime(2026, 8, 29)
+    # the next run has no new data: the gate still answers, and the rejected version is never promoted
+    rerun = gated.run("cloud")
+    assert rerun.success, rerun.step_failures
+    verdict = next(c for c in rerun.checks if c.check == "churn_model_quality")
+    assert verdict.status == "PASS" and verdict.description.startswith("no new version; production unchanged")
+    assert outcome.materialized["churn_model"]["version"] in verdict.description  # named as not deployed
+    assert gated.registry().production() == production

@@ -87,12 +87,23 @@ def test_production_model_is_deployed_with_metadata(platform):
 
 
 def test_rerun_without_new_data_keeps_the_model_version(platform):
-    """Retraining policy: same labelled snapshots -> no new version, deployment untouched."""
+    """Retraining policy: same labelled snapshots -> no new version, deployment untouched. The training set
+    is not rebuilt (same inputs), and the blocking model gate still gives its verdict: nothing to deploy."""
+    from hybrid_assets import catalog
+
     before = platform.registry().versions()
+    production = platform.registry().production()
+    training_set = platform.object_store().checksum(catalog.TRAINING_SET_KEY)
     outcome = platform.run("cloud")
     assert outcome.success
     assert "churn_model" not in outcome.materialized
     assert platform.registry().versions() == before
+    assert outcome.materialized["training_set"]["rebuilt"] is False
+    assert platform.object_store().checksum(catalog.TRAINING_SET_KEY) == training_set
+    gate = next(c for c in outcome.checks if c.check == "churn_model_quality")
+    assert gate.status == "PASS"
+    assert gate.description.startswith(f"no new version; production unchanged: {production['version']}")
+    assert platform.registry().production() == production
 
 
 def test_training_set_is_complete(platform):

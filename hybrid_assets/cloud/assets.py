@@ -5,6 +5,7 @@ assets follow them through declarative automation (eager, and only once the upst
 """
 
 import hashlib
+import json
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -12,15 +13,17 @@ import polars as pl
 from pydantic import Field
 
 from hybrid_assets import catalog
-from hybrid_assets.cloud import training
+from hybrid_assets.cloud import gate, training
 from hybrid_assets.partitions import as_of
+from hybrid_assets.quality import QualityPolicy
 from resources.feature_store import FeatureStoreResource
 from resources.model_registry import MODEL_NAME, ModelRegistryResource
 from resources.object_store import ObjectStoreResource
 
 MARKETING_PREFIX = "sources/marketing_events/"
 MARKETING_CURATED_KEY = "curated/marketing_events.parquet"
-ONLINE_MANIFEST_KEY = "online/manifest.json"  # which daily objects (by checksum) the online store holds
+ONLINE_MANIFEST_KEY = "online/manifest.json"
+TRAINING_INPUTS_KEY = "training/churn_training_set.inputs.json"  # the fingerprint the training set was built from  # which daily objects (by checksum) the online store holds
 CLOUD_SOURCES, FEATURE_STORE, TRAINING, MODEL, DEPLOYMENT = (
     "cloud_sources",
     "feature_store",
@@ -213,7 +216,6 @@ def online_features(
     feature_store: FeatureStoreResource,
     object_store: ObjectStoreResource,
 ):
-    import json
 
     from resources.online_loader import load_view
 
@@ -306,6 +308,16 @@ def offline_features(object_store: ObjectStoreResource) -> dg.MaterializeResult:
     )
 
 
+def _training_inputs(objects) -> str:
+    """A fingerprint of everything the training set is built from: the labels, Feast's compacted sources and
+    the Feast repo (features, service). Equal fingerprints give the same training set."""
+    sums = {
+        key: objects.checksum(key) for key in (catalog.LABELS_EXPORT_KEY, *catalog.VIEW_OFFLINE_KEY.values())
+    }
+    sums["feast_repo"] = _repo_version()
+    return hashlib.sha256(json.dumps(sums, sort_keys=True).encode()).hexdigest()[:16]
+
+
 @dg.asset(
     group_name=TRAINING,
     deps=["feature_registry", LABEL_EXPORT, "offline_features"],
@@ -314,14 +326,25 @@ def offline_features(object_store: ObjectStoreResource) -> dg.MaterializeResult:
     retry_policy=RETRY,
     description="Point-in-time-correct training set: for every labelled (customer, snapshot) of "
     "churn_label_export, Feast joins the feature values as of that snapshot from the churn_prediction service "
-    "(get_historical_features); written to training/churn_training_set.parquet. A failure means Feast could not "
-    "read its registry or offline sources; no new model is trained until it succeeds.",
+    "(get_historical_features); written to training/churn_training_set.parquet. Rebuilt only when its inputs "
+    "changed (the labels, Feast's compacted sources or the Feast repo; `rebuilt` in the metadata says which "
+    "happened). A failure means Feast could not read its registry or offline sources; no new model is trained "
+    "until it succeeds.",
 )
 def training_set(
-    feature_store: FeatureStoreResource, object_store: ObjectStoreResource
+    context: dg.AssetExecutionContext, feature_store: FeatureStoreResource, object_store: ObjectStoreResource
 ) -> dg.MaterializeResult:
-    store = feature_store.store()
     objects = object_store.client()
+    inputs = _training_inputs(objects)
+    try:
+        built_from = json.loads(objects.get_bytes(TRAINING_INPUTS_KEY)).get("inputs")
+    except FileNotFoundError:
+        built_from = None
+    if built_from == inputs and objects.exists(catalog.TRAINING_SET_KEY):
+        # nothing new since the last build: the same labels and features give the same rows (minutes saved)
+        context.log.info(f"training set inputs unchanged ({inputs}): the Feast join is skipped")
+        return _training_set_result(objects.read_parquet(catalog.TRAINING_SET_KEY), inputs, rebuilt=False)
+    store = feature_store.store()
     labels = objects.read_parquet(catalog.LABELS_EXPORT_KEY)
     service = store.get_feature_service(catalog.FEATURE_SERVICE)
     entity_df = labels.to_pandas()
@@ -333,9 +356,17 @@ def training_set(
     ordered = [catalog.ENTITY_KEY, catalog.EVENT_TS, "churned", *catalog.feature_names()]
     frame = frame.select(ordered).sort(catalog.EVENT_TS, catalog.ENTITY_KEY)
     objects.write_parquet(catalog.TRAINING_SET_KEY, frame)
+    # written after the training set: a failure in between only costs a rebuild next time
+    objects.put_bytes(TRAINING_INPUTS_KEY, json.dumps({"inputs": inputs}).encode())
+    return _training_set_result(frame, inputs, rebuilt=True)
+
+
+def _training_set_result(frame: pl.DataFrame, inputs: str, rebuilt: bool) -> dg.MaterializeResult:
     snaps = frame[catalog.EVENT_TS].unique().sort()
     return dg.MaterializeResult(
         metadata={
+            "rebuilt": rebuilt,
+            "inputs_fingerprint": inputs,
             "dagster/row_count": frame.height,
             "snapshots": [f"{s:%Y-%m-%d}" for s in snaps],
             "churn_rate": float(frame["churned"].mean() or 0),
@@ -346,6 +377,10 @@ def training_set(
     )
 
 
+QUALITY_GATE = "churn_model_quality"
+QUALITY_GATE_KEY = dg.AssetCheckKey(dg.AssetKey("churn_model"), QUALITY_GATE)
+
+
 @dg.asset(
     group_name=MODEL,
     deps=["training_set"],
@@ -353,6 +388,19 @@ def training_set(
     automation_condition=FOLLOW_UPSTREAM,
     retry_policy=RETRY,
     output_required=False,
+    check_specs=[
+        dg.AssetCheckSpec(
+            QUALITY_GATE,
+            asset="churn_model",
+            blocking=True,
+            description="The deployment gate, judged on every run: a new version's holdout AUC must be at "
+            "least HYBRID_AUC_FLOOR, and not lower than the production model's AUC on the same holdout minus "
+            "HYBRID_AUC_TOLERANCE (production is rescored on the current training set). A failure blocks "
+            "churn_model_deployment: the new version stays in the registry for inspection and the endpoint "
+            "keeps serving the current production model. A run that trains no new version passes it "
+            "explicitly with 'no new version; production unchanged', naming the version that stays.",
+        )
+    ],
     description="LightGBM churn model trained on the earlier snapshots and evaluated on the last ones (AUC, "
     "log loss, calibration, feature importance), registered as a new version. Retraining policy: a new "
     "version only when the training window has a labelled snapshot the latest version did not see. Shows a "
@@ -364,6 +412,7 @@ def churn_model(
     context: dg.AssetExecutionContext,
     object_store: ObjectStoreResource,
     model_registry: ModelRegistryResource,
+    quality_policy: QualityPolicy,
 ):
     frame = object_store.client().read_parquet(catalog.TRAINING_SET_KEY)
     registry = model_registry.client()
@@ -382,6 +431,7 @@ def churn_model(
                 f"retraining policy: {versions[-1]} already covers the labelled snapshots "
                 f"up to {split.holdout_snapshots[-1]}; no new version"
             )
+            yield _gate_result(gate.nothing_to_judge(registry.production(), versions[-1]))
             return
     booster = training.train(split.train, features)
     labels = split.holdout["churned"].to_numpy()
@@ -420,7 +470,17 @@ def churn_model(
             for name, data in files.items():
                 registry.put_artifact(version, name, data)
     top = list(meta["feature_importance"].items())[:8]
+    production = registry.production()
+    verdict = gate.judge(
+        version,
+        metrics["auc"],
+        production,
+        gate.production_auc(registry, production, version, split.holdout),
+        quality_policy.auc_floor,
+        quality_policy.auc_tolerance,
+    )
     yield dg.MaterializeResult(
+        check_results=[_gate_result(verdict)],
         metadata={
             "version": version,
             "new_version": is_new,
@@ -445,15 +505,33 @@ def churn_model(
             ),
             "model_card": dg.MetadataValue.md(report.model_card(card_meta)),
             "model_card_uri": dg.MetadataValue.path(registry.artifact_uri(version, report.CARD_FILE)),
-        }
+        },
     )
 
 
-def latest_model_version(instance: dg.DagsterInstance) -> str:
-    event = instance.get_latest_materialization_event(dg.AssetKey("churn_model"))
-    if event is None or event.asset_materialization is None:
-        raise dg.Failure(description="churn_model has not been materialized yet")
-    return event.asset_materialization.metadata["version"].value
+def _gate_result(verdict: gate.Verdict) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=QUALITY_GATE,
+        passed=verdict.passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=verdict.description,
+        metadata=verdict.metadata,
+    )
+
+
+def approved_model_version(instance: dg.DagsterInstance) -> str:
+    """The version the latest verdict of the quality gate lets production serve. The deployment follows the
+    gate's verdict, never simply the newest model: a candidate the gate rejected is never promoted later."""
+    record = instance.get_latest_asset_check_evaluation_record(QUALITY_GATE_KEY)
+    evaluation = record.event.dagster_event.event_specific_data if record and record.event else None
+    if evaluation is None or not hasattr(evaluation, "passed"):
+        raise dg.Failure(description="the quality gate has not judged a model yet: materialize churn_model")
+    if not evaluation.passed:
+        raise dg.Failure(
+            description=f"the quality gate's latest verdict is a failure: {evaluation.description}",
+            allow_retries=False,
+        )
+    return evaluation.metadata["version"].value
 
 
 @dg.asset(
@@ -470,9 +548,9 @@ def churn_model_deployment(
     context: dg.AssetExecutionContext, model_registry: ModelRegistryResource
 ) -> dg.MaterializeResult:
     registry = model_registry.client()
-    version = latest_model_version(context.instance)
+    version = approved_model_version(context.instance)
     current = registry.production()
-    if current and current["version"] == version:
+    if version == "none" or (current and current["version"] == version):
         pointer, changed = current, False
     else:
         pointer, changed = (

@@ -1,5 +1,6 @@
-"""Blocking gates in the cloud: GX suites on every dataset, online/offline consistency, and the model's
-quality gate that decides whether a new version may be deployed."""
+"""Blocking gates in the cloud: GX suites on every dataset and online/offline consistency. The model's quality
+gate is a check of ``churn_model`` itself (hybrid_assets/cloud/gate.py), so that every run judges it, even a
+run that trains no new version."""
 
 import dagster as dg
 import numpy as np
@@ -8,11 +9,9 @@ import polars as pl
 from expectations import features as suites
 from expectations.runner import validate
 from hybrid_assets import catalog
-from hybrid_assets.cloud import training
-from hybrid_assets.cloud.assets import MARKETING_CURATED_KEY, latest_model_version, newest_feature_rows
-from hybrid_assets.quality import QualityPolicy, gx_check_result
+from hybrid_assets.cloud.assets import MARKETING_CURATED_KEY, newest_feature_rows
+from hybrid_assets.quality import gx_check_result
 from resources.feature_store import FeatureStoreResource
-from resources.model_registry import ModelRegistryResource
 from resources.object_store import ObjectStoreResource
 
 CONSISTENCY_SAMPLE = 50
@@ -69,59 +68,6 @@ def online_matches_offline(
     )
 
 
-@dg.asset_check(
-    asset="churn_model",
-    name="churn_model_quality",
-    blocking=True,
-    description="The deployment gate. Reads the new version's metrics from the model registry: its holdout AUC "
-    "must be at least HYBRID_AUC_FLOOR, and not lower than the production model's AUC on the same holdout "
-    "minus HYBRID_AUC_TOLERANCE (production is rescored on the current training set). A failure blocks "
-    "churn_model_deployment: the new version stays in the registry for inspection and the endpoint keeps "
-    "serving the current production model.",
-)
-def churn_model_quality(
-    context: dg.AssetCheckExecutionContext,
-    object_store: ObjectStoreResource,
-    model_registry: ModelRegistryResource,
-    quality_policy: QualityPolicy,
-) -> dg.AssetCheckResult:
-    registry = model_registry.client()
-    version = latest_model_version(context.instance)
-    meta = registry.metadata(version)
-    candidate_auc = meta["metrics"]["auc"]
-    problems = []
-    if candidate_auc < quality_policy.auc_floor:
-        problems.append(f"AUC {candidate_auc:.4f} is below the floor {quality_policy.auc_floor:g}")
-    production = registry.production()
-    production_auc = None
-    if production and production["version"] != version:
-        import lightgbm as lgb
-
-        split = training.time_split(object_store.client().read_parquet(catalog.TRAINING_SET_KEY))
-        prod_meta = registry.metadata(production["version"])
-        booster = lgb.Booster(model_str=registry.model_text(production["version"]))
-        production_auc = training.auc(
-            split.holdout["churned"].to_numpy(),
-            booster.predict(training.matrix(split.holdout, prod_meta["features"])),
-        )
-        if candidate_auc < production_auc - quality_policy.auc_tolerance:
-            problems.append(
-                f"AUC {candidate_auc:.4f} is worse than production {production['version']} "
-                f"({production_auc:.4f}) on the same holdout"
-            )
-    return dg.AssetCheckResult(
-        passed=not problems,
-        metadata={
-            "version": version,
-            "auc": candidate_auc,
-            "auc_floor": quality_policy.auc_floor,
-            "production_version": (production or {}).get("version", "none"),
-            "production_auc_same_holdout": production_auc if production_auc is not None else -1.0,
-        },
-        description="; ".join(problems) or f"{version}: AUC {candidate_auc:.4f} passes",
-    )
-
-
 CHECKS = [
     _parquet_check(
         "marketing_events",
@@ -151,5 +97,4 @@ CHECKS = [
         "60%, and every feature non-null and in range (a null means Feast found no feature row for a label). A "
         "failure blocks churn_model: no new version is trained and production stays as it is.",
     ),
-    churn_model_quality,
 ]

@@ -16,12 +16,13 @@ from expectations.raw import (
     PII_COLUMNS,
     UNKNOWN_CUSTOMER,
     TableContract,
+    arrival_cutoff,
     type_matches,
 )
 from expectations.runner import validate
 from hybrid_assets import catalog
 from hybrid_assets.onprem.residency import scrubbed
-from hybrid_assets.partitions import DAILY, PREVIOUS_DAYS, SINGLE_RUN, as_of, day_key, run_days
+from hybrid_assets.partitions import DAILY, FIRST_DAY, PREVIOUS_DAYS, SINGLE_RUN, as_of, day_key, run_days
 from resources.object_store import ObjectStoreResource
 from resources.warehouse import NO_ARRIVAL_DAY, PLATFORM_SCHEMA, WarehouseResource, Window
 
@@ -70,13 +71,15 @@ def split_rows(
     rows: pl.DataFrame,
     known_customers: pl.Series | None,
     replayed: pl.Series | None = None,
+    now: datetime | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Accepted rows, and the rest with the first rule each breaks (row rules, duplicate key, unknown customer).
 
     ``replayed`` marks rows whose key already arrived in an earlier partition: duplicates too, whatever order
-    the partitions run in."""
+    the partitions run in. ``now`` is the run's clock, for the rules about the future."""
     reason = pl.lit(None, dtype=pl.String)
-    checks: list[tuple[str, pl.Expr]] = [(r.reason, r.invalid()) for r in contract.rules]
+    now = now or datetime.now()
+    checks: list[tuple[str, pl.Expr]] = [(r.reason, r.invalid(now)) for r in contract.rules]
     duplicate = pl.col(contract.key).is_duplicated() & (pl.int_range(pl.len()).over(contract.key) > 0)
     if replayed is not None:
         duplicate = duplicate | pl.lit(replayed)
@@ -92,16 +95,25 @@ def split_rows(
 
 
 def quarantine_rows(
-    contract: TableContract, bad: pl.DataFrame, run_id: str, partition_column: str | None = None
+    contract: TableContract,
+    bad: pl.DataFrame,
+    run_id: str,
+    partition_column: str | None = None,
+    now: datetime | None = None,
 ) -> pl.DataFrame:
     """Rows for platform.quarantine (columns in the table's order); ``partition_key`` is the row's arrival
-    day for a partitioned table ('' when it has none), null otherwise."""
-    now = datetime.now()
+    day for a partitioned table ('' when no day owns it: no arrival time, or one in the future), null
+    otherwise."""
+    now = now or datetime.now()
     body = bad.drop("_reason")
     if partition_column is None:
         keys = [None] * bad.height
     else:
-        keys = [d.isoformat() if d else NO_ARRIVAL_DAY for d in bad[partition_column].dt.date().to_list()]
+        cutoff = arrival_cutoff(now)
+        keys = [
+            t.date().isoformat() if t is not None and t <= cutoff else NO_ARRIVAL_DAY
+            for t in bad[partition_column].to_list()
+        ]
     return pl.DataFrame(
         {
             "source_table": [contract.table] * bad.height,
@@ -124,9 +136,10 @@ def quarantine_rows(
     )
 
 
-def _read_window(wh, contract: TableContract, days: list[date]) -> tuple[pl.DataFrame, Window]:
-    """Source rows that arrived on ``days`` plus the ones with no arrival time (no day owns them, so every run
-    quarantines them again), each flagged ``_replayed`` when its key already arrived on an earlier day."""
+def _read_window(wh, contract: TableContract, days: list[date], now: datetime) -> tuple[pl.DataFrame, Window]:
+    """Source rows that arrived on ``days`` plus the ones no day owns (no arrival time, or one in the future:
+    every run quarantines them again), each flagged ``_replayed`` when its key already arrived on an earlier
+    day."""
     column = contract.partition_column
     window = Window(
         column, as_of(days[0]), as_of(days[-1]) + timedelta(days=1), day_key(days[0]), day_key(days[-1])
@@ -135,9 +148,9 @@ def _read_window(wh, contract: TableContract, days: list[date]) -> tuple[pl.Data
     rows = wh.query(
         f"select {cols}, exists (select 1 from {contract.table} e where e.{contract.key} = t.{contract.key} "
         f"and e.{column} < ?) as _replayed from {contract.table} t "
-        f"where (t.{column} >= ? and t.{column} < ?) or t.{column} is null "
+        f"where (t.{column} >= ? and t.{column} < ?) or t.{column} is null or t.{column} > ? "
         f"order by t.{contract.arrival} nulls last, t.{contract.key}",
-        [window.start, window.start, window.end],
+        [window.start, window.start, window.end, arrival_cutoff(now)],
     )
     return rows, window
 
@@ -160,8 +173,11 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         wh = warehouse.client()
         check_schema(contract, wh.columns(contract.table))
+        now = datetime.now()  # one clock for the read and the rules about the future
+        before_first_day = 0
         if partitioned:
-            rows, window = _read_window(wh, contract, run_days(context))
+            rows, window = _read_window(wh, contract, run_days(context), now)
+            before_first_day = rows_before_first_day(wh, contract)
             replayed = rows["_replayed"]
             rows = rows.drop("_replayed")
         else:
@@ -173,8 +189,8 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
         known = None
         if contract.references_customers:
             known = wh.query(f"select customer_id from {PLATFORM_SCHEMA}.customers")["customer_id"]
-        accepted, bad = split_rows(contract, rows, known, replayed)
-        quarantined = quarantine_rows(contract, bad, context.run.run_id, contract.partition_column)
+        accepted, bad = split_rows(contract, rows, known, replayed, now)
+        quarantined = quarantine_rows(contract, bad, context.run.run_id, contract.partition_column, now)
         if partitioned:
             wh.replace_window(f"{PLATFORM_SCHEMA}.{contract.table}", accepted, window, quarantined)
         else:
@@ -185,6 +201,8 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
             context.log.warning(
                 f"{contract.table}: {bad.height} of {rows.height} rows quarantined: {by_reason}"
             )
+        if before_first_day:
+            context.log.warning(before_first_day_message(contract, before_first_day))
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": accepted.height,
@@ -192,10 +210,26 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
                 "rows_quarantined": bad.height,
                 "quarantine_share": float(share),
                 "quarantined_by_reason": by_reason,
+                **({"rows_before_first_day": before_first_day} if partitioned else {}),
             }
         )
 
     return _asset
+
+
+def rows_before_first_day(wh, contract: TableContract) -> int:
+    """Source rows that arrived before the first daily partition: no partition reads them."""
+    first = as_of(date.fromisoformat(FIRST_DAY))
+    return int(
+        wh.scalar(f"select count(*) from {contract.table} where {contract.partition_column} < ?", [first])
+    )
+
+
+def before_first_day_message(contract: TableContract, count: int) -> str:
+    return (
+        f"{count} {contract.table} rows arrived before the first partition day {FIRST_DAY} and are not loaded "
+        "(hybrid_assets/partitions.py FIRST_DAY)"
+    )
 
 
 customers = _raw_asset(

@@ -12,7 +12,12 @@ from expectations.raw import CONTRACTS, PII_COLUMNS, TableContract
 from expectations.redaction import redact_row
 from expectations.runner import validate
 from hybrid_assets import catalog
-from hybrid_assets.onprem.assets import EXPORT_FEATURES_KEY, EXPORT_LABELS_KEY
+from hybrid_assets.onprem.assets import (
+    EXPORT_FEATURES_KEY,
+    EXPORT_LABELS_KEY,
+    before_first_day_message,
+    rows_before_first_day,
+)
 from hybrid_assets.onprem.residency import scrubbed
 from hybrid_assets.partitions import as_of, day_key, days_from_tags
 from hybrid_assets.quality import QualityPolicy, gx_check_result
@@ -65,6 +70,9 @@ def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
         )
         if bad.height:
             (errors if share > limit else warnings).append(message)
+        before_first_day = rows_before_first_day(wh, contract) if contract.partition_column else 0
+        if before_first_day:
+            warnings.append(before_first_day_message(contract, before_first_day))
         samples = [  # keys, reasons and the non-PII columns: the full rows stay in platform.quarantine
             {"row_key": key, "reason": reason, "row": redact_row(json.loads(row), contract.pii)}
             for reason, key, row in bad.group_by("reason", maintain_order=True)
