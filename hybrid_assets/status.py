@@ -1,22 +1,32 @@
-"""`hybrid status`: what is materialized, the latest check results, the production model and the endpoint.
+"""`hybrid status`: what is materialized, the latest check results, the latest run of each job, runs that
+look stuck, the production model and the endpoint.
 
 It reads the Dagster instance of the active HYBRID_HOME (the one `hybrid demo` and `make ui` use), the model
 registry's production pointer and the endpoint's /health and /ready. It only reads: a home where nothing
 has run yet shows every asset as "never materialized" and creates nothing. A part that cannot be read (a
 service down, a missing variable) is reported in one line, without a traceback.
 
+Runs: for each job of both code locations (their implicit ``__ASSET_JOB`` included, which runs UI
+materializations and the automation sensor's runs), the newest run and the newest finished one. A job
+needs attention when its newest finished run is FAILURE or CANCELED; a later SUCCESS of the same job clears
+it, a run still in progress does not. A run is stuck when it has been QUEUED, STARTING, STARTED or CANCELING
+for longer than ``stuck_after`` (default 6 hours; `--stuck-after`), counted from its start, or from its
+creation if it never started: a run whose process was killed (`kill -9`) stays STARTED forever.
+
 Exit code: 0 whatever the platform's state, so the command is safe in scripts and demos. With ``--strict``
 it is 1 when something needs attention: an asset never materialized, a check whose latest result failed
-with ERROR severity, no production model, an endpoint that is not ready, or a part that could not be read.
-An invalid HYBRID_PROFILE exits 2. Service variables are not required up front (the cloud host has no
-HYBRID_ONPREM_DSN): a part whose variable is missing is reported as unreadable, like a part whose service is
-down.
+with ERROR severity (WARN does not count), a job whose latest finished run failed or was canceled, a stuck
+run, no production model, an endpoint that is not ready, or a part that could not be read. An invalid
+HYBRID_PROFILE or ``stuck_after`` exits 2. Service variables are not required up front (the cloud host has
+no HYBRID_ONPREM_DSN): a part whose variable is missing is reported as unreadable, like a part whose service
+is down.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -29,6 +39,13 @@ from hybrid_assets.settings import ConfigError, Settings, load_settings
 DEFAULT_URL = "http://127.0.0.1:8000"
 HTTP_TIMEOUT_S = 2.0
 S3_TIMEOUT_S = "5"  # the object store's own default (30 s, 3 attempts) is too patient for a status command
+DEFAULT_STUCK_AFTER = "6h"  # far longer than any run of the platform (a full demo run takes minutes)
+# a run in one of these statuses for longer than stuck_after is stuck; NOT_STARTED is left out: nothing
+# waits on such a record (it was created but never submitted)
+STUCK_STATUSES = ("QUEUED", "STARTING", "STARTED", "CANCELING")
+FINISHED_STATUSES = ("SUCCESS", "FAILURE", "CANCELED")
+FAILED_STATUSES = ("FAILURE", "CANCELED")  # the newest finished run of a job in one of these: attention
+SHARED_JOB_SCAN = 200  # runs of a job name defined in both locations (__ASSET_JOB) scanned for each location
 
 
 def _iso(timestamp: float | None) -> str | None:
@@ -38,6 +55,27 @@ def _iso(timestamp: float | None) -> str | None:
 def _one_line(exc: BaseException, limit: int = 300) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text[:limit]}"
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str | float) -> float:
+    """Seconds in ``text``: a positive number with an optional unit s, m (or min), h or d, e.g. ``90m``, ``6h``,
+    ``1.5d``; a bare number is minutes. A number (not a string) is already seconds."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        raw = str(text).strip().lower()
+        unit = next((u for u in sorted(_DURATION_UNITS, key=len, reverse=True) if raw.endswith(u)), "m")
+        number = raw[: -len(unit)] if raw.endswith(unit) else raw
+        try:
+            value = float(number) * _DURATION_UNITS[unit]
+        except ValueError:
+            value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"stuck-after must be a positive duration such as 90m, 6h or 1d, not {text!r}")
+    return value
 
 
 def location_definitions() -> dict[str, dg.Definitions]:
@@ -140,6 +178,97 @@ def check_status(instance: dg.DagsterInstance | None, locations: Mapping[str, dg
     return rows
 
 
+def _run_info(instance: dg.DagsterInstance, record) -> dict:
+    run = record.dagster_run
+    info = {
+        "run_id": run.run_id,
+        "job": run.job_name,
+        "status": run.status.value,
+        "created_at": _iso(record.create_timestamp.timestamp()),
+        "started_at": _iso(record.start_time),
+        "ended_at": _iso(record.end_time),
+        "message": None,
+    }
+    if info["ended_at"] is None and run.status.value in FINISHED_STATUSES:
+        # a storage without the run-stats columns (or a copied record) has no end time: its last update is
+        info["ended_at"] = _iso(record.update_timestamp.timestamp())
+    if run.status.value == "FAILURE":  # Dagster's own summary, e.g. "... Steps failed: ['marketing_events']."
+        from dagster._core.events import DagsterEventType
+
+        found = instance.get_records_for_run(
+            run.run_id, of_type=DagsterEventType.RUN_FAILURE, limit=1, ascending=False
+        ).records
+        if found and found[0].event_log_entry.dagster_event is not None:
+            info["message"] = " ".join((found[0].event_log_entry.dagster_event.message or "").split())[:300]
+    return info
+
+
+def _newest_run(instance, job: str, location: str, shared: bool, statuses=None):
+    """The newest run record of ``job`` in ``location`` (optionally in one of ``statuses``). A job name that
+    both locations define (the implicit ``__ASSET_JOB``) is told apart by the run's code location; a run of
+    such a name without one (executed in process) belongs to neither."""
+    filters = dg.RunsFilter(
+        job_name=job, statuses=[dg.DagsterRunStatus(s) for s in statuses] if statuses else None
+    )
+    if not shared:
+        records = instance.get_run_records(filters=filters, limit=1)
+        return records[0] if records else None
+    for record in instance.get_run_records(filters=filters, limit=SHARED_JOB_SCAN):
+        origin = record.dagster_run.remote_job_origin
+        if origin is not None and origin.location_name == location:
+            return record
+    return None
+
+
+def run_status(
+    instance: dg.DagsterInstance | None,
+    locations: Mapping[str, dg.Definitions],
+    stuck_after_s: float,
+    now: float | None = None,
+) -> dict:
+    """``jobs``: one row per job of each location with its newest run (``latest``) and newest finished run
+    (``latest_finished``); ``failed`` when that finished run is FAILURE or CANCELED. ``stuck``: every run,
+    of any job, QUEUED/STARTING/STARTED/CANCELING for longer than ``stuck_after_s`` (from its start, or its
+    creation if it never started), oldest first. ``instance`` None: nothing has run yet."""
+    now = time.time() if now is None else now
+    names = [(loc, job.name) for loc, defs in locations.items() for job in defs.resolve_all_job_defs()]
+    shared = {name for _, name in names if sum(n == name for _, n in names) > 1}
+    jobs = []
+    for location, name in names:
+        row = {"job": name, "location": location, "latest": None, "latest_finished": None, "failed": False}
+        if instance is not None:
+            latest = _newest_run(instance, name, location, name in shared)
+            if latest is not None:
+                row["latest"] = _run_info(instance, latest)
+                finished = (
+                    latest
+                    if latest.dagster_run.status.value in FINISHED_STATUSES
+                    else _newest_run(instance, name, location, name in shared, FINISHED_STATUSES)
+                )
+                if finished is not None:
+                    row["latest_finished"] = (
+                        row["latest"] if finished is latest else _run_info(instance, finished)
+                    )
+                    row["failed"] = row["latest_finished"]["status"] in FAILED_STATUSES
+        jobs.append(row)
+    stuck = []
+    if instance is not None:
+        active = dg.RunsFilter(statuses=[dg.DagsterRunStatus(s) for s in STUCK_STATUSES])
+        for record in instance.get_run_records(filters=active, order_by="create_timestamp", ascending=True):
+            since = record.start_time or record.create_timestamp.timestamp()
+            if now - since > stuck_after_s:
+                origin = record.dagster_run.remote_job_origin
+                stuck.append(
+                    {
+                        **_run_info(instance, record),
+                        "location": origin.location_name if origin is not None else None,
+                        "since": _iso(since),
+                        "for_s": round(now - since),
+                    }
+                )
+    return {"stuck_after_s": stuck_after_s, "jobs": jobs, "stuck": stuck}
+
+
 def production_model(settings: Settings) -> dict | None:
     """The registry's production pointer (None before the first deployment) and where its model card is."""
     from hybrid_assets.cloud.report import CARD_FILE
@@ -211,7 +340,12 @@ def _check_dagster_postgres(timeout: float = 3.0) -> None:
         ) from None
 
 
-def collect(settings: Settings, url: str = DEFAULT_URL, timeout: float = HTTP_TIMEOUT_S) -> dict:
+def collect(
+    settings: Settings,
+    url: str = DEFAULT_URL,
+    timeout: float = HTTP_TIMEOUT_S,
+    stuck_after_s: float | None = None,
+) -> dict:
     """Everything `hybrid status` shows, as one JSON-ready dict; ``problems`` lists what needs attention."""
     report: dict = {
         "profile": settings.profile,
@@ -246,6 +380,13 @@ def collect(settings: Settings, url: str = DEFAULT_URL, timeout: float = HTTP_TI
             report[name] = fn(instance, locations)
         except Exception as exc:  # e.g. Dagster's PostgreSQL storage went down in between
             report["errors"][name] = _one_line(exc)
+    stuck_after_s = parse_duration(DEFAULT_STUCK_AFTER) if stuck_after_s is None else stuck_after_s
+    report["runs"] = {"stuck_after_s": stuck_after_s, "jobs": [], "stuck": []}
+    if "dagster_instance" not in report["errors"]:
+        try:
+            report["runs"] = run_status(instance, locations, stuck_after_s)
+        except Exception as exc:
+            report["errors"]["runs"] = _one_line(exc)
     try:
         if settings.profile == "hybrid" and not settings.s3_bucket:
             raise ConfigError("HYBRID_S3_BUCKET is not set (the registry lives in that bucket)")
@@ -263,9 +404,27 @@ def _problems(report: dict) -> list[str]:
     never = [a["asset"] for a in report["assets"] if a["last_materialized"] is None]
     if never:
         problems.append(f"never materialized: {', '.join(never)}")
-    failed = [f"{c['asset']}.{c['check']}" for c in report["checks"] if c["result"] == "FAIL"]
-    if failed:
-        problems.append(f"latest result failed: {', '.join(failed)}")
+    for c in report["checks"]:
+        if c["result"] == "FAIL":  # ERROR severity; a WARN result is shown but needs no attention
+            problems.append(
+                f"asset {c['asset']}: check {c['check']} failed (ERROR severity) at {c['evaluated_at']}"
+                f" in run {c['run_id']}"
+            )
+    runs = report.get("runs") or {}
+    for job in runs.get("jobs", []):
+        if job["failed"]:
+            run = job["latest_finished"]
+            problems.append(
+                f"job {job['job']} ({job['location']}): latest finished run {run['run_id']} "
+                f"{run['status']} at {run['ended_at'] or run['created_at']}"
+                + (f": {run['message']}" if run["message"] else "")
+            )
+    for run in runs.get("stuck", []):
+        problems.append(
+            f"run {run['run_id']} of job {run['job']} stuck: {run['status']} for {_duration(run['for_s'])} "
+            f"(since {run['since']}; limit {_duration(runs['stuck_after_s'])}): if its process is gone, "
+            "terminate it in the Dagster UI"
+        )
     if report["production_model"] is None and "production_model" not in report["errors"]:
         problems.append("no production model")
     if not report["endpoint"]["ready"]:
@@ -283,6 +442,11 @@ def _when(iso: str | None) -> str:
     age = max(0.0, time.time() - moment.timestamp())
     unit, size = next((u, s) for u, s, upto in _AGE_UNITS if age < upto)
     return f"{moment.astimezone():%Y-%m-%d %H:%M:%S} ({age / size:.0f} {unit} ago)"
+
+
+def _duration(seconds: float) -> str:
+    unit, size = next((u, s) for u, s, upto in _AGE_UNITS if seconds < upto)
+    return f"{seconds / size:.1f}".removesuffix(".0") + f" {unit}"
 
 
 def _short(run_id: str | None) -> str:
@@ -328,6 +492,35 @@ def render(report: dict) -> str:
         out.append(line)
     if not report["checks"]:
         out.append(f"  unavailable: {_why(report, 'checks')}")
+    runs = report.get("runs") or {"jobs": [], "stuck": [], "stuck_after_s": None}
+    out += ["", "Runs (latest per job)"]
+    for job in runs["jobs"]:
+        latest, finished = job["latest"], job["latest_finished"]
+        if latest is None:
+            out.append(f"  {job['location']:6s}  {job['job']:18s}  never run")
+            continue
+        line = (
+            f"  {job['location']:6s}  {job['job']:18s}  {latest['status']:9s} "
+            f"{_when(latest['ended_at'] or latest['started_at'] or latest['created_at'])}"
+            f"  run {_short(latest['run_id'])}"
+        )
+        if finished is not None and finished["run_id"] != latest["run_id"]:
+            line += f"\n            latest finished: {finished['status']} {_when(finished['ended_at'])}"
+            line += f"  run {_short(finished['run_id'])}"
+        if job["failed"] and finished["message"]:
+            line += f"\n            {finished['message'][:200]}"
+        out.append(line)
+    if not runs["jobs"]:
+        out.append(f"  unavailable: {_why(report, 'runs')}")
+    limit = _duration(runs["stuck_after_s"]) if runs["stuck_after_s"] else "?"
+    out += ["", f"Stuck runs (queued, starting, started or canceling for over {limit})"]
+    for run in runs["stuck"]:
+        out.append(
+            f"  {run['status']:9s} {run['job']:18s}  run {run['run_id']}  for {_duration(run['for_s'])}"
+            f" (since {_when(run['since'])})"
+        )
+    if not runs["stuck"]:
+        out.append("  none" if "runs" not in report["errors"] else f"  unknown: {report['errors']['runs']}")
     out += ["", "Production model (registry pointer)"]
     model = report["production_model"]
     if model:
@@ -363,7 +556,8 @@ def render(report: dict) -> str:
         "",
         f"Summary: {done}/{len(assets)} assets materialized; checks {counts['PASS']} passed, "
         f"{counts['WARN']} warnings, {counts['FAIL']} failed, {counts['NOT RUN']} not run; "
-        f"production model {served}; endpoint {reach}"
+        f"production model {served}; endpoint {reach}; "
+        f"jobs {sum(j['failed'] for j in runs['jobs'])} failed, {len(runs['stuck'])} stuck runs"
         if assets
         else f"Summary: assets and checks unknown; production model {served}; endpoint {reach}",
     ]
@@ -372,15 +566,25 @@ def render(report: dict) -> str:
 
 
 def main(
-    url: str = DEFAULT_URL, as_json: bool = False, strict: bool = False, timeout: float = HTTP_TIMEOUT_S
+    url: str = DEFAULT_URL,
+    as_json: bool = False,
+    strict: bool = False,
+    timeout: float = HTTP_TIMEOUT_S,
+    stuck_after: str | float | None = None,
 ) -> int:
-    """`hybrid status`; see the module docstring for the exit codes."""
+    """`hybrid status`; see the module docstring for the exit codes. ``stuck_after``: see
+    :func:`parse_duration` (a string such as ``"6h"``, or seconds); None: DEFAULT_STUCK_AFTER."""
+    try:
+        stuck_after_s = parse_duration(DEFAULT_STUCK_AFTER if stuck_after is None else stuck_after)
+    except ValueError as exc:
+        print(f"hybrid status: {exc}", file=sys.stderr)
+        return 2
     os.environ.setdefault("HYBRID_S3_TIMEOUT_S", S3_TIMEOUT_S)
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"hybrid status: {exc}")
         return 2
-    report = collect(settings, url=url, timeout=timeout)
+    report = collect(settings, url=url, timeout=timeout, stuck_after_s=stuck_after_s)
     print(json.dumps(report, indent=2, default=str) if as_json else render(report))
     return 1 if strict and report["problems"] else 0
