@@ -6,7 +6,13 @@ over all workers (prometheus_client's multiprocess mode). A single process needs
 
 Access logs are one JSON object per line on stderr (logger ``hybrid.access``): time, method, path, status,
 duration_ms, request id (the client's ``x-request-id`` or a new one, echoed back), client address and the
-model version that answered. Bodies and headers are never logged.
+model version that answered. Bodies and headers are never logged. An unexpected error is caught here, logged
+as one JSON line with its traceback in a field (logger ``hybrid.serving``) and answered with a JSON 500;
+nothing reaches uvicorn, whose plain-text "Exception in ASGI application" would break the JSON stream.
+
+Feature freshness (``hybrid_feature_age_seconds``, ``hybrid_feature_latest_event_timestamp_seconds``) is
+observed on every lookup, from the event timestamps the online store returns with the values: per feature
+view, in both profiles (serving/app.py's readers).
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ FEATURE_LATEST = Gauge(
 )
 
 access_log = logging.getLogger("hybrid.access")
+error_log = logging.getLogger("hybrid.serving")
+INTERNAL_ERROR = "internal error; the server log has the details"
 
 
 def metrics_payload() -> tuple[bytes, str]:
@@ -120,9 +128,27 @@ def configure_logging(level: str = "info") -> None:
         logger.propagate = False
 
 
+def uvicorn_log_config(level: str = "info") -> dict:
+    """uvicorn's own loggers (start-up, shutdown, its errors) as the same JSON lines on stderr, so that the
+    stream stays one JSON object per line whatever writes to it."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "serving.observability.JsonFormatter"}},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"level": level.upper()},
+            "uvicorn.access": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+        },
+    }
+
+
 class ObservabilityMiddleware:
     """Pure ASGI middleware (cheaper than Starlette's BaseHTTPMiddleware): times each request, counts it
-    by path and status, and writes one access-log line."""
+    by path and status, writes one access-log line, and turns an unexpected error into a JSON 500."""
 
     def __init__(self, app):
         self.app = app
@@ -140,16 +166,38 @@ class ObservabilityMiddleware:
         request_id = request_id or uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
+        started = False
 
         async def send_wrapper(message):
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception:
+            error_log.exception(
+                "unhandled error on %s %s",
+                scope["method"],
+                scope["path"],
+                extra={"fields": {"request_id": request_id}},
+            )
+            if not started:  # otherwise uvicorn closes the connection of the half-sent response
+                body = orjson.dumps({"detail": INTERNAL_ERROR})
+                await send_wrapper(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send_wrapper({"type": "http.response.body", "body": body})
+            status = 500
         finally:
             elapsed = time.perf_counter() - began
             path = scope["path"] if scope["path"] in KNOWN_PATHS else "other"

@@ -555,3 +555,29 @@ def test_metrics_access_logs_and_a_hot_deploy_under_load_drop_nothing(hybrid):
     entry = predicts[-1]
     assert {"ts", "method", "status", "duration_ms", "request_id", "model_version"} <= set(entry)
     assert all(hybrid.env["HYBRID_REDIS_URL"].split("@")[0] not in json.dumps(e) for e in log_lines)
+
+
+def test_the_first_request_after_redis_goes_away_is_a_503_within_a_second(hybrid):
+    """The serving Redis client has 0.5 s timeouts and no retry loop: the first request after Redis went
+    away waits neither for retries nor for backoff (a client with Feast's defaults took 6-10 s)."""
+    customer = int(hybrid.object_store().read_parquet(catalog.LABELS_EXPORT_KEY)["customer_id"][0])
+    r = _redis(hybrid.env["HYBRID_REDIS_URL"])
+    port = urlparse(hybrid.env["HYBRID_REDIS_URL"]).port
+    with running_server(hybrid.home, env=hybrid.env) as base, httpx.Client(base_url=base, timeout=30) as http:
+        assert http.post("/predict", json={"customer_id": customer}).status_code == 200  # a pooled connection
+        r.shutdown(save=True)
+        try:
+            timings = []
+            for path in ("/predict", "/predict", "/ready"):
+                began = time.monotonic()
+                resp = http.get(path) if path == "/ready" else http.post(path, json={"customer_id": customer})
+                timings.append(time.monotonic() - began)
+                assert resp.status_code == 503, resp.text
+                assert f"Redis at 127.0.0.1:{port}" in resp.json()["detail"]
+            assert max(timings) < 1.5, timings
+        finally:
+            subprocess.run(["redis-server", str(_redis_conf())], check=True)
+        deadline = time.monotonic() + 30
+        while http.post("/predict", json={"customer_id": customer}).status_code != 200:
+            assert time.monotonic() < deadline, "the endpoint did not recover"
+            time.sleep(0.3)
