@@ -33,8 +33,11 @@ $(STAMP): uv.lock pyproject.toml
 
 env: $(STAMP)
 
+# Extra arguments for `hybrid demo`, e.g. make demo DEMO_ARGS="--customers 3000 --days 150 --verbose"
+DEMO_ARGS ?=
+
 demo: env
-	$(VENV)/bin/hybrid demo
+	$(VENV)/bin/hybrid demo $(DEMO_ARGS)
 
 # The whole suite: embedded and hybrid. The hybrid tests need the services, so they are brought up first.
 test: services

@@ -1,4 +1,7 @@
-"""`hybrid`: the platform's command line. Run `hybrid --help`."""
+"""`hybrid`: the platform's command line. Run `hybrid --help`.
+
+A configuration error (a setting out of range, a bad HYBRID_PROFILE or HYBRID_HOME) or a bad argument is one
+line on stderr and exit status 2, never a traceback."""
 
 from __future__ import annotations
 
@@ -11,14 +14,16 @@ import time
 from datetime import date
 from pathlib import Path
 
-from hybrid_assets.catalog import LABELS_EXPORT_KEY
-from hybrid_assets.settings import FEATURE_REPO, Settings, require_services
+from hybrid_assets.settings import FEATURE_REPO, ConfigError, Settings, require_services
 from hybrid_assets.settings import load_settings as _load_settings
 
+DEFAULT_CUSTOMERS, DEFAULT_DAYS, DEFAULT_SEED, DEFAULT_START = 20_000, 180, 7, date(2026, 4, 1)
 
-def load_settings() -> Settings:
-    """Settings of the active profile; the hybrid profile must know where its services are."""
-    return require_services(_load_settings())
+
+def load_settings(writable: bool = False) -> Settings:
+    """Settings of the active profile; the hybrid profile must know where its services are. ``writable``:
+    the command writes under HYBRID_HOME, so it must be a folder this process can write (or create)."""
+    return require_services(_load_settings(writable=writable))
 
 
 def _generator(settings: Settings):
@@ -27,26 +32,47 @@ def _generator(settings: Settings):
     from resources.warehouse import warehouse_for
 
     store = ObjectStore(settings.object_store_root, endpoint=settings.s3_endpoint)
-    return Generator(settings.home, warehouse_for(settings), store)
+    return Generator(settings.home, warehouse_for(settings), store, profile=settings.profile)
+
+
+def _restore_marketing(gen) -> None:
+    """The warehouse has the data but the object store lost the marketing files: write them again."""
+    if gen.marketing_missing():
+        print(
+            f"the {gen.store.describe()} has no marketing files for the data in the warehouse: replaying them"
+        )
+        print(f"restored {json.dumps(gen.restore_marketing())}")
 
 
 def cmd_generate(args) -> int:
-    settings = load_settings()
-    gen = _generator(settings)
-    if gen.exists():
-        if args.days is None:
-            print(f"synthetic data already in {settings.home}; `hybrid generate --days N` appends N days")
-            return 0
-        report = gen.append(days=args.days)
-        print(f"appended {json.dumps(report)}")
-    else:
-        report = gen.create(
-            n_customers=args.customers,
-            days=args.days or 180,
-            seed=args.seed,
-            start=date.fromisoformat(args.start),
-        )
-        print(f"generated {json.dumps(report)}")
+    settings = load_settings(writable=True)
+    from hybrid_assets.generator import undo_new_paths
+
+    with undo_new_paths(settings.home):  # a failed first generation leaves the home as it was
+        gen = _generator(settings)
+        if gen.exists():
+            _restore_marketing(gen)
+            ignored = [
+                f"--{name}" for name in ("customers", "seed", "start") if getattr(args, name) is not None
+            ]
+            if ignored:
+                print(f"ignored (they only shape the first generation): {', '.join(ignored)}")
+            if args.days is None:
+                print(
+                    f"synthetic data already in the {gen.warehouse.describe()} (profile {settings.profile}); "
+                    "`hybrid generate --days N` appends N days"
+                )
+                return 0
+            report = gen.append(days=args.days)
+            print(f"appended {json.dumps(report)}")
+        else:
+            report = gen.create(
+                n_customers=args.customers or DEFAULT_CUSTOMERS,
+                days=args.days or DEFAULT_DAYS,
+                seed=DEFAULT_SEED if args.seed is None else args.seed,
+                start=args.start or DEFAULT_START,
+            )
+            print(f"generated {json.dumps(report)}")
     return 0
 
 
@@ -55,7 +81,7 @@ def cmd_truth(args) -> int:
     from resources.warehouse import warehouse_for
 
     settings = load_settings()
-    frame = true_churn_probability(settings.home, warehouse_for(settings), date.fromisoformat(args.snapshot))
+    frame = true_churn_probability(settings.home, warehouse_for(settings), args.snapshot)
     if args.out:
         frame.write_csv(args.out)
         print(f"wrote {frame.height} rows to {args.out}")
@@ -92,44 +118,70 @@ def _print_outcome(outcome) -> None:
 
 
 def cmd_backfill(args) -> int:
-    from datetime import date
-
+    first, last = args.start, args.end
+    if last < first:
+        print(f"hybrid backfill: error: --end {last} is before --start {first}", file=sys.stderr)
+        return 2
+    settings = load_settings(writable=True)
     from hybrid_assets.platform import backfill_onprem, dagster_instance
 
-    first, last = date.fromisoformat(args.start), date.fromisoformat(args.end)
-    if last < first:
-        print(f"--end {last} is before --start {first}", file=sys.stderr)
-        return 2
-    settings = load_settings()
     print(f"backfilling the on-prem partitions {first} .. {last} (profile {settings.profile}) in one run ...")
     ok, run_id = backfill_onprem(first, last, dagster_instance(settings))
     print(f"run {run_id}: {'succeeded' if ok else 'FAILED (see the run in the Dagster UI)'}")
     return 0 if ok else 1
 
 
+def _quiet_dagster() -> None:
+    """Without --verbose: no Dagster beta/preview warnings while the definitions load (the event log's
+    console level is set per run, in run_location)."""
+    import warnings
+
+    import dagster as dg
+
+    for category in (dg.BetaWarning, dg.PreviewWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
 def cmd_demo(args) -> int:
+    settings = load_settings(writable=True)
+    from hybrid_assets.generator import undo_new_paths
     from hybrid_assets.platform import dagster_instance, run_location
 
-    settings = load_settings()
+    if not args.verbose:
+        _quiet_dagster()
     print(f"profile {settings.profile}, HYBRID_HOME {settings.home}")
-    gen = _generator(settings)
-    if not gen.exists():
-        print(f"generating {args.customers} customers over {args.days} days ...")
-        print(json.dumps(gen.create(n_customers=args.customers, days=args.days)))
+    timings = {}
+    with undo_new_paths(settings.home):  # a failed first generation leaves the home as it was
+        gen = _generator(settings)
+        if gen.exists():
+            _restore_marketing(gen)
+        else:
+            print(f"generating {args.customers} customers over {args.days} days ...")
+            started = time.monotonic()
+            print(json.dumps(gen.create(n_customers=args.customers, days=args.days)))
+            timings["generate"] = time.monotonic() - started
     cmd_feast_config(args)
     instance = dagster_instance(settings)
     outcomes = []
     for location in ("onprem", "cloud"):
-        outcome = run_location(location, instance)
+        if args.verbose:
+            print(f"\n== running the {location} location (Dagster's event log follows)")
+        started = time.monotonic()
+        # the event log at DEBUG is hundreds of lines: only with --verbose; otherwise only Dagster's errors
+        outcome = run_location(location, instance, log_level="DEBUG" if args.verbose else "ERROR")
+        timings[location] = time.monotonic() - started
         outcomes.append(outcome)
         _print_outcome(outcome)
+        print(f"  ({location} run took {timings[location]:.1f} s)")
         if not outcome.success:
             failed = [f"{c.asset}.{c.check}" for c in outcome.blocking_failures]
             reason = f"blocking check(s) failed: {', '.join(failed)}" if failed else "a step failed"
-            print(f"\nDEMO FAILED in the {location} location: {reason}", file=sys.stderr)
+            hint = "" if args.verbose else " (rerun with --verbose for Dagster's event log)"
+            print(f"\nDEMO FAILED in the {location} location: {reason}{hint}", file=sys.stderr)
             return 1
     onprem, cloud = outcomes
     print("\n== summary")
+    print("  run time         " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
     for table in ("customers", "transactions", "support_tickets"):
         meta = onprem.materialized.get(table, {})
         print(
@@ -162,6 +214,7 @@ def cmd_demo(args) -> int:
 def _demo_prediction(settings: Settings, cloud) -> int:
     import httpx
 
+    from hybrid_assets.catalog import LABELS_EXPORT_KEY
     from resources.object_store import ObjectStore
 
     customer = int(
@@ -202,31 +255,9 @@ def _demo_prediction(settings: Settings, cloud) -> int:
 
 
 def cmd_serve(args) -> int:
-    import os
-    import shutil
-    import tempfile
+    from serving.run import serve
 
-    import uvicorn
-
-    # prometheus_client's multiprocess mode: every worker writes its counters here and /metrics sums them.
-    # Set before any worker imports prometheus_client; a fresh folder per server start.
-    metrics_dir = tempfile.mkdtemp(prefix="hybrid-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    try:
-        uvicorn.run(
-            "serving.app:create_app",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            log_level=args.log_level,
-            access_log=False,  # the app writes structured access logs itself (serving/observability.py)
-            loop="uvloop",
-            http="httptools",
-        )
-    finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-    return 0
+    return serve(host=args.host, port=args.port, workers=args.workers, log_level=args.log_level)
 
 
 def cmd_docs(args) -> int:
@@ -246,7 +277,7 @@ def cmd_ui(args) -> int:
     from hybrid_assets.platform import prepare_dagster_home
     from hybrid_assets.settings import REPO_ROOT
 
-    settings = load_settings()
+    settings = load_settings(writable=True)
     cmd_feast_config(args)
     home = prepare_dagster_home(settings)
     print(f"Dagster instance {home}; UI on http://{args.host}:{args.port}")
@@ -259,7 +290,7 @@ def cmd_ui(args) -> int:
 def cmd_services(args) -> int:
     from hybrid_assets import services
 
-    home = _load_settings(apply_env_file=False).home
+    home = _load_settings(apply_env_file=False, writable=args.action == "up").home
     if args.action == "up":
         services.up(home)
     else:
@@ -321,31 +352,109 @@ def cmd_errors(args) -> int:
 
 
 def cmd_status(args) -> int:
+    _load_settings()  # a bad setting: one line on stderr and exit 2 (main), like every command
     from hybrid_assets import status
 
-    return status.main(url=args.url, as_json=args.json, strict=args.strict, timeout=args.timeout)
+    return status.main(
+        url=args.url,
+        as_json=args.json,
+        strict=args.strict,
+        timeout=args.timeout,
+        stuck_after=args.stuck_after,
+    )
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line, without the usage block: exit 2, naming the argument."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _whole(low: int):
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text} is less than {low}; it must be {low} or more")
+        return value
+
+    return whole
+
+
+_positive, _non_negative = _whole(1), _whole(0)
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a TCP port (1 to 65535)")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0 seconds")
+    return value
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD ({exc})") from None
+
+
+def _known_errors() -> tuple[type[Exception], ...]:
+    """Errors whose message says it all (the data or a service, not a bug): one line, exit 1."""
+    from hybrid_assets.generator import GeneratorStateError
+    from resources.object_store import ObjectStoreError
+    from resources.warehouse import WarehouseError
+
+    return GeneratorStateError, WarehouseError, ObjectStoreError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hybrid", description="Hybrid-cloud churn ML platform")
+    parser = _Parser(prog="hybrid", description="Hybrid-cloud churn ML platform")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("generate", help="create synthetic on-prem and marketing data, or append --days N")
-    p.add_argument("--customers", type=int, default=20_000)
-    p.add_argument("--days", type=int, default=None, help="days to generate (180 on first run) or to append")
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--start", default="2026-04-01", help="first day of the synthetic history")
+    p.add_argument(
+        "--customers",
+        type=_positive,
+        help=f"customers (1 or more; default {DEFAULT_CUSTOMERS}; first run only)",
+    )
+    p.add_argument(
+        "--days",
+        type=_positive,
+        help=f"days to generate (1 or more; default {DEFAULT_DAYS} on the first run) or to append",
+    )
+    p.add_argument("--seed", type=_non_negative, help=f"random seed (default {DEFAULT_SEED}; first run only)")
+    p.add_argument(
+        "--start",
+        type=_day,
+        help=f"first day of the synthetic history, YYYY-MM-DD (default {DEFAULT_START}; first run only)",
+    )
     p.set_defaults(fn=cmd_generate)
 
     p = sub.add_parser(
         "backfill", help="materialize the on-prem daily partitions --start..--end in one multiprocess run"
     )
-    p.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
-    p.add_argument("--end", required=True, help="last day, YYYY-MM-DD (inclusive)")
+    p.add_argument("--start", required=True, type=_day, help="first day, YYYY-MM-DD")
+    p.add_argument("--end", required=True, type=_day, help="last day, YYYY-MM-DD (inclusive)")
     p.set_defaults(fn=cmd_backfill)
     p = sub.add_parser("demo", help="generate if needed, materialize both locations, predict over HTTP")
-    p.add_argument("--customers", type=int, default=20_000)
-    p.add_argument("--days", type=int, default=180)
+    p.add_argument("--customers", type=_positive, default=DEFAULT_CUSTOMERS, help="customers if it generates")
+    p.add_argument("--days", type=_positive, default=DEFAULT_DAYS, help="days if it generates")
+    p.add_argument(
+        "--verbose", action="store_true", help="also print Dagster's event log (DEBUG) of both runs"
+    )
     p.set_defaults(fn=cmd_demo)
 
     p = sub.add_parser("serve", help="start the prediction endpoint (FastAPI + uvicorn)")
@@ -358,12 +467,14 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_serve)
 
     p = sub.add_parser("truth", help="the generator's true churn probability per customer at a snapshot")
-    p.add_argument("--snapshot", required=True, help="YYYY-MM-DD")
+    p.add_argument("--snapshot", required=True, type=_day, help="YYYY-MM-DD")
     p.add_argument("--out", type=Path)
     p.set_defaults(fn=cmd_truth)
 
     p = sub.add_parser("quarantine", help="what the gates quarantined, by table and reason")
-    p.add_argument("--show", type=int, default=0, help="also print the N newest quarantined rows, in full")
+    p.add_argument(
+        "--show", type=_non_negative, default=0, help="also print the N newest quarantined rows, in full"
+    )
     p.add_argument("--table", help="only rows of this source table (with --show)")
     p.set_defaults(fn=cmd_quarantine)
 
@@ -374,14 +485,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "id", nargs="?", help="one error id (from the scrubbed message in Dagster): its traceback too"
     )
-    p.add_argument("--show", type=int, default=10, help="how many of the newest errors to list (default 10)")
+    p.add_argument(
+        "--show", type=_non_negative, default=10, help="how many of the newest errors to list (default 10)"
+    )
     p.set_defaults(fn=cmd_errors)
 
     p = sub.add_parser(
         "ui", help="Dagster webserver and daemon (dagster dev) on the instance under HYBRID_HOME"
     )
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=3000)
+    p.add_argument("--port", type=_port, default=3000)
     p.set_defaults(fn=cmd_ui)
 
     p = sub.add_parser("services", help="start (up) or stop (down) local PostgreSQL, S3 API and Redis")
@@ -392,12 +505,20 @@ def main(argv: list[str] | None = None) -> int:
         "status", help="what is materialized, latest check results, production model, endpoint health"
     )
     p.add_argument("--url", default="http://127.0.0.1:8000", help="the prediction endpoint to ask")
-    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each endpoint request")
+    p.add_argument("--timeout", type=_seconds, default=2.0, help="seconds to wait for each endpoint request")
+    p.add_argument(
+        "--stuck-after",
+        default=None,
+        metavar="DURATION",
+        help="a run queued, starting, started or canceling for longer is stuck (e.g. 90m, 6h, 1d; "
+        "a bare number is minutes; default 6h)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     p.add_argument(
         "--strict",
         action="store_true",
-        help="exit 1 if something needs attention (missing asset, failed check, no model, endpoint not ready)",
+        help="exit 1 if something needs attention (missing asset, failed ERROR check, failed or stuck run, "
+        "no model, endpoint not ready)",
     )
     p.set_defaults(fn=cmd_status)
 
@@ -408,7 +529,14 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_feast_config)
 
     args = parser.parse_args(argv)
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except ConfigError as exc:  # a setting or an argument: the user fixes it
+        print(f"hybrid {args.command}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except _known_errors() as exc:  # the data or a service says no: the message names it
+        print(f"hybrid {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """Deterministic synthetic data for the churn case, with a planted churn signal and its ground truth.
 
 The world is simulated day by day. Day ``t`` draws from ``numpy.random.default_rng([seed, t])`` and the
-per-customer state (alive or churned) is carried over in ``$HYBRID_HOME/generator/``, so generating 180 days
-and then appending 5 gives exactly the same rows as generating 185 days at once.
+per-customer state (alive or churned) is carried over in ``$HYBRID_HOME/generator/<profile>/``, so generating
+180 days and then appending 5 gives exactly the same rows as generating 185 days at once. Each profile keeps
+its own state, next to its own warehouse and object store; a create or append is all or nothing
+(:class:`Generator`).
 
 The planted signal, all of it known to :func:`true_churn_probability`:
 - each customer buys at a daily rate that may *decay* from some day on (activity decay),
@@ -16,7 +18,13 @@ Label: a customer churned at snapshot ``d`` if they have no transaction in ``[d,
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import numbers
+import os
+import re
+import shutil
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -59,6 +67,8 @@ class GeneratorMeta:
     next_ticket_id: int = 1
     next_customer_id: int = 1
     dirty_share: float = 0.0005  # share of transactions written broken, as real loaders sometimes do
+    # the state file (customer latents) this meta belongs to, next to it; homes from before it have this name
+    state_file: str = "customers_latent.parquet"
 
     @property
     def start(self) -> date:
@@ -140,11 +150,132 @@ def hazard(state, day) -> np.ndarray:
     return _sigmoid(logit)
 
 
+class GeneratorStateError(RuntimeError):
+    """The active profile's warehouse and the generator's state disagree, or another process is writing them;
+    the message says what to do."""
+
+
+STATE_PREFIX = "customers_latent"
+# marketing files the generator writes: days-<first day>-<last day>.parquet (day numbers from the start date)
+MARKETING_KEY = re.compile(re.escape(MARKETING_PREFIX) + r"days-\d{5}-\d{5}\.parquet")
+
+
+def _profile_of(warehouse) -> str:
+    from resources.warehouse import PostgresWarehouse
+
+    return "hybrid" if isinstance(warehouse, PostgresWarehouse) else "embedded"
+
+
+def _read_meta(path: Path) -> GeneratorMeta:
+    return GeneratorMeta(**json.loads(path.read_text()))
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    """Write aside, then rename: a reader (or a process killed half-way) sees the old file or the new one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(path)
+
+
+def check_sizes(**values: int) -> None:
+    """``customers`` and ``days`` must be whole numbers of 1 or more, ``seed`` of 0 or more."""
+    for name, value in values.items():
+        low = 0 if name == "seed" else 1
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ValueError(f"{name} must be a whole number of {low} or more, not {value!r}")
+
+
+def _initial(
+    n_customers: int, seed: int, start: date, dirty_share: float
+) -> tuple[GeneratorMeta, pl.DataFrame]:
+    """The world on the day before the first generated day: the customers who signed up before it."""
+    rng = np.random.default_rng([seed, 10**6])
+    n_existing = int(n_customers * 0.85)
+    ids = np.arange(1, n_existing + 1)
+    signup = -rng.integers(30, 3 * 365, n_existing)
+    state = _new_customers(rng, ids, signup, start)
+    # some existing customers churned before the window opened: they never buy again
+    pre_churned = rng.random(n_existing) < 0.12
+    state = state.with_columns(
+        alive=pl.Series(~pre_churned), churn_day=pl.Series(np.where(pre_churned, -1, -1)).cast(pl.Int64)
+    )
+    meta = GeneratorMeta(
+        seed=seed,
+        n_customers=n_customers,
+        start_date=start.isoformat(),
+        next_customer_id=n_existing + 1,
+        dirty_share=dirty_share,
+    )
+    return meta, state
+
+
+@dataclass
+class _Batch:
+    """What one create or append writes, computed in memory before anything is written."""
+
+    first_day: int
+    customers: pl.DataFrame  # customer rows (with PII) new in this batch
+    transactions: pl.DataFrame
+    support: pl.DataFrame
+    marketing: pl.DataFrame | None
+
+
+@contextmanager
+def undo_new_paths(
+    home: Path,
+    names=(
+        "onprem.duckdb",
+        "onprem.duckdb.wal",
+        "object_store",
+        "generator",
+        "generator/embedded",
+        "generator/hybrid",
+    ),
+):
+    """On an error inside the block, remove what the block created in ``home`` among ``names`` (the
+    generator's files and folders), or ``home`` itself if it did not exist: a failed first `hybrid generate`
+    leaves the home as it found it. (The data the block wrote is undone by the generator itself.)"""
+    home = Path(home)
+    existed = home.exists()
+    before = {name for name in names if (home / name).exists()}
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            shutil.rmtree(home, ignore_errors=True)
+        else:
+            for name in set(names) - before:
+                path = home / name
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        raise
+
+
 class Generator:
-    def __init__(self, home: Path, warehouse, store: ObjectStore):
-        self.dir = home / "generator"
+    """Writes the synthetic source tables into the active profile's warehouse and the marketing files into its
+    object store, and keeps the simulation's state under ``$HYBRID_HOME/generator/<profile>/``.
+
+    *Whether data exists* is asked of the warehouse: the three source tables present with this profile's
+    state -> it exists; absent -> :meth:`create` writes them; present without state -> :meth:`create` refuses
+    them (someone else's data). So one home can switch between profiles both ways.
+
+    *All or nothing*: everything a create or append writes is computed first; then a journal
+    (``pending.json``) records what is about to be written (the tables it creates, or the id ranges it
+    appends, and the marketing object), the writes happen, and the state is saved last (``meta.json``,
+    replaced atomically, names the new state file: that rename is the commit). An error undoes the writes
+    from the journal at once; a killed process leaves the journal, and the next command undoes it first.
+    """
+
+    def __init__(self, home: Path, warehouse, store: ObjectStore, profile: str | None = None):
+        self.home = Path(home)
         self.warehouse = warehouse
         self.store = store
+        self.profile = profile or _profile_of(warehouse)
+        self.dir = self.home / "generator" / self.profile
+        # homes from before per-profile state kept one state for every profile here
+        self.legacy_dir = self.home / "generator"
 
     # -- state ------------------------------------------------------------------------------------
     @property
@@ -152,22 +283,107 @@ class Generator:
         return self.dir / "meta.json"
 
     @property
-    def state_path(self) -> Path:
-        return self.dir / "customers_latent.parquet"
+    def journal_path(self) -> Path:
+        return self.dir / "pending.json"
+
+    def tables(self) -> list[str]:
+        """The generator's source tables present in the active warehouse."""
+        return [t for t in DDL if self.warehouse.table_exists(t)]
+
+    def _holds(self, meta: GeneratorMeta) -> bool:
+        """Do the warehouse's source tables end where ``meta`` says the generator stopped?"""
+        if len(self.tables()) != len(DDL):
+            return False
+        last_txn = self.warehouse.scalar("select max(transaction_id) from transactions")
+        last_ticket = self.warehouse.scalar("select max(ticket_id) from support_tickets")
+        return (last_txn or 0) == meta.next_transaction_id - 1 and (
+            last_ticket or 0
+        ) == meta.next_ticket_id - 1
+
+    def _state_dir(self) -> Path | None:
+        """This profile's state folder; for a home from before per-profile state, the shared folder if the
+        active warehouse holds the data it describes; None if there is no state for this profile."""
+        if self.meta_path.exists():
+            return self.dir
+        legacy = self.legacy_dir / "meta.json"
+        if legacy.exists() and self._holds(_read_meta(legacy)):
+            return self.legacy_dir
+        return None
 
     def exists(self) -> bool:
-        return self.meta_path.exists()
+        """Does the active profile hold synthetic data: the source tables in its warehouse, with this profile's
+        state for them? Finishes undoing an interrupted create or append first."""
+        if self.journal_path.exists():
+            with self._lock():
+                self._recover()
+        return len(self.tables()) == len(DDL) and self._state_dir() is not None
 
     def load(self) -> tuple[GeneratorMeta, pl.DataFrame]:
-        meta = GeneratorMeta(**json.loads(self.meta_path.read_text()))
-        return meta, pl.read_parquet(self.state_path)
+        where = self._state_dir()
+        if where is None:
+            raise GeneratorStateError(
+                f"no synthetic data for the {self.profile} profile in {self.home}: run `hybrid generate` first"
+            )
+        meta = _read_meta(where / "meta.json")
+        return meta, pl.read_parquet(where / meta.state_file)
 
     def _save(self, meta: GeneratorMeta, state: pl.DataFrame) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
+        """The commit: the state goes to a new file, then meta.json (naming it) replaces the old one at once."""
+        target = self.dir / meta.state_file
+        tmp = target.with_name(f".{target.name}.tmp")
         state.write_parquet(tmp)
-        tmp.replace(self.state_path)
-        self.meta_path.write_text(json.dumps(asdict(meta), indent=2))
+        tmp.replace(target)
+        _write_json(self.meta_path, asdict(meta))
+
+    def _prune(self, keep: str) -> None:
+        for path in self.dir.iterdir():
+            stale_state = path.name.startswith(STATE_PREFIX) and path.name != keep
+            if stale_state or ".tmp" in path.name:
+                path.unlink(missing_ok=True)
+
+    @contextmanager
+    def _lock(self):
+        """One writer per profile and home; a second one is told, not made to wait or to undo the first's work."""
+        import fcntl
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "lock", "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise GeneratorStateError(
+                    f"another process is writing the {self.profile} profile's synthetic data of {self.home}; "
+                    "try again when it has finished"
+                ) from None
+            yield
+
+    def _rollback(self, journal: dict) -> None:
+        """Undo what the journal's create or append may have written (each step is harmless if not done)."""
+        if journal.get("marketing_key"):
+            self.store.delete(journal["marketing_key"])
+        present = set(self.tables())
+        if journal["created_tables"]:
+            for table in journal["created_tables"]:
+                if table in present:
+                    self.warehouse.execute(f"drop table {table}")
+        else:
+            for table, (column, low, high) in journal["ranges"].items():
+                if high > low and table in present:
+                    self.warehouse.execute(
+                        f"delete from {table} where {column} >= ? and {column} < ?", [low, high]
+                    )
+        (self.dir / journal["commits"]).unlink(missing_ok=True)
+        self.journal_path.unlink(missing_ok=True)
+
+    def _recover(self) -> None:
+        """A journal left by a killed create or append: undo its writes, unless it had committed."""
+        if not self.journal_path.exists():
+            return
+        journal = json.loads(self.journal_path.read_text())
+        if self.meta_path.exists() and _read_meta(self.meta_path).state_file == journal["commits"]:
+            self.journal_path.unlink()  # killed after the commit: nothing to undo
+            return
+        self._rollback(journal)
 
     # -- generation -------------------------------------------------------------------------------
     def create(
@@ -178,43 +394,118 @@ class Generator:
         start: date = date(2026, 4, 1),
         dirty_share: float = 0.0005,
     ):
-        if self.exists():
-            raise FileExistsError(f"synthetic data already exists under {self.dir}; append with --days")
-        if any(self.warehouse.table_exists(t) for t in DDL):
-            raise FileExistsError(
-                f"{self.warehouse.describe()} already holds source tables that the generator did not write"
-            )
-        rng = np.random.default_rng([seed, 10**6])
-        n_existing = int(n_customers * 0.85)
-        ids = np.arange(1, n_existing + 1)
-        signup = -rng.integers(30, 3 * 365, n_existing)
-        state = _new_customers(rng, ids, signup, start)
-        # some existing customers churned before the window opened: they never buy again
-        pre_churned = rng.random(n_existing) < 0.12
-        state = state.with_columns(
-            alive=pl.Series(~pre_churned), churn_day=pl.Series(np.where(pre_churned, -1, -1)).cast(pl.Int64)
-        )
-        meta = GeneratorMeta(
-            seed=seed,
-            n_customers=n_customers,
-            start_date=start.isoformat(),
-            next_customer_id=n_existing + 1,
-            dirty_share=dirty_share,
-        )
-        for ddl in DDL.values():
-            self.warehouse.execute(ddl)
-        self._write_customers(state)
-        return self._advance(meta, state, days)
+        check_sizes(customers=n_customers, days=days, seed=seed)
+        with self._lock():
+            self._recover()
+            present = self.tables()
+            if len(present) == len(DDL) and self._state_dir() is not None:
+                raise GeneratorStateError(
+                    f"synthetic data already exists in the {self.warehouse.describe()}; "
+                    "append with `hybrid generate --days N`"
+                )
+            if present:
+                raise GeneratorStateError(
+                    f"{self.warehouse.describe()} already holds source tables ({', '.join(present)}) that the "
+                    f"generator did not write (no state for them under {self.dir}); drop them or use another "
+                    "warehouse"
+                )
+            before, state = _initial(n_customers, seed, start, dirty_share)
+            initial_customers = state.select(list(CUSTOMERS.columns))
+            meta = replace(before)
+            state, batch = self._simulate(meta, state, days)
+            batch.customers = pl.concat([initial_customers, batch.customers])
+            self._commit(before, meta, state, batch, create=True)
+            return self._report(meta, batch)
 
     def append(self, days: int = 1):
-        meta, state = self.load()
-        return self._advance(meta, state, days)
+        check_sizes(days=days)
+        with self._lock():
+            self._recover()
+            if len(self.tables()) != len(DDL):
+                raise GeneratorStateError(
+                    f"the {self.warehouse.describe()} has no synthetic source tables to append to: "
+                    "run `hybrid generate` first"
+                )
+            meta, state = self.load()
+            before = replace(meta)
+            state, batch = self._simulate(meta, state, days)
+            self._commit(before, meta, state, batch, create=False)
+            return self._report(meta, batch)
 
-    def _write_customers(self, new: pl.DataFrame) -> None:
-        if new.height:
-            self.warehouse.append("customers", new.select(list(CUSTOMERS.columns)))
+    def marketing_missing(self) -> bool:
+        """The object store has none of the marketing files (moto_server keeps its objects in memory, so a
+        restart empties the bucket while PostgreSQL keeps the source tables)."""
+        return not any(MARKETING_KEY.fullmatch(key) for key in self.store.list(MARKETING_PREFIX))
 
-    def _advance(self, meta: GeneratorMeta, state: pl.DataFrame, days: int) -> dict:
+    def restore_marketing(self) -> dict:
+        """Write the marketing files again by replaying the simulation from its seed (it is deterministic: the
+        same rows as the files that were lost, in one file)."""
+        with self._lock():
+            meta, _ = self.load()
+            replay, state = _initial(meta.n_customers, meta.seed, meta.start, meta.dirty_share)
+            _, batch = self._simulate(replay, state, meta.days_generated)
+            if (replay.next_transaction_id, replay.next_customer_id) != (
+                meta.next_transaction_id,
+                meta.next_customer_id,
+            ):
+                raise GeneratorStateError(
+                    f"replaying the generator's state under {self.dir} does not give the data in the "
+                    f"{self.warehouse.describe()}; the marketing files cannot be restored"
+                )
+            key = f"{MARKETING_PREFIX}days-00000-{meta.days_generated - 1:05d}.parquet"
+            if batch.marketing is not None:
+                self.store.write_parquet(key, batch.marketing)
+            return {"marketing_events": 0 if batch.marketing is None else batch.marketing.height, "key": key}
+
+    def _commit(
+        self, before: GeneratorMeta, meta: GeneratorMeta, state: pl.DataFrame, batch: _Batch, create: bool
+    ) -> None:
+        """Write a computed batch all or nothing (see the class docstring)."""
+        key = None
+        if batch.marketing is not None:
+            key = f"{MARKETING_PREFIX}days-{batch.first_day:05d}-{meta.days_generated - 1:05d}.parquet"
+        meta.state_file = f"{STATE_PREFIX}-{uuid.uuid4().hex[:12]}.parquet"
+        journal = {
+            "commits": meta.state_file,
+            "created_tables": list(DDL) if create else [],
+            "ranges": {
+                "customers": ["customer_id", before.next_customer_id, meta.next_customer_id],
+                "transactions": ["transaction_id", before.next_transaction_id, meta.next_transaction_id],
+                "support_tickets": ["ticket_id", before.next_ticket_id, meta.next_ticket_id],
+            },
+            "marketing_key": key,
+        }
+        self.dir.mkdir(parents=True, exist_ok=True)
+        _write_json(self.journal_path, journal)
+        try:
+            if create:
+                for ddl in DDL.values():
+                    self.warehouse.execute(ddl)
+            if batch.customers.height:
+                self.warehouse.append("customers", batch.customers.select(list(CUSTOMERS.columns)))
+            self.warehouse.append("transactions", batch.transactions)
+            self.warehouse.append("support_tickets", batch.support)
+            if key:
+                self.store.write_parquet(key, batch.marketing)
+            if create:  # files of data that is no longer in the warehouse
+                for old in self.store.list(MARKETING_PREFIX):
+                    if old != key and MARKETING_KEY.fullmatch(old):
+                        self.store.delete(old)
+            self._save(meta, state)
+        except BaseException as exc:
+            try:
+                self._rollback(journal)
+            except Exception as again:
+                exc.add_note(
+                    f"undoing the partial write failed too ({again}); the next `hybrid generate` or "
+                    f"`hybrid demo` undoes it (journal {self.journal_path})"
+                )
+            raise
+        self.journal_path.unlink()
+        self._prune(keep=meta.state_file)
+
+    def _simulate(self, meta: GeneratorMeta, state: pl.DataFrame, days: int) -> tuple[pl.DataFrame, _Batch]:
+        """Advance the world ``days`` days in memory (``meta``'s counters move on); nothing is written."""
         txns, tickets, marketing, new_customers = [], [], [], []
         signup_rate = 0.15 * meta.n_customers / 180
         for t in range(meta.days_generated, meta.days_generated + days):
@@ -233,24 +524,28 @@ class Generator:
                 marketing.append(day_mkt)
         first_day = meta.days_generated
         meta.days_generated += days
-        transactions = pl.concat(txns) if txns else pl.DataFrame()
-        support = pl.concat(tickets) if tickets else pl.DataFrame()
-        if new_customers:
-            self._write_customers(pl.concat(new_customers))
-        self.warehouse.append("transactions", transactions)
-        self.warehouse.append("support_tickets", support)
-        if marketing:
-            key = f"{MARKETING_PREFIX}days-{first_day:05d}-{meta.days_generated - 1:05d}.parquet"
-            self.store.write_parquet(key, pl.concat(marketing))
-        self._save(meta, state)
+        customers = (
+            pl.concat(new_customers).select(list(CUSTOMERS.columns))
+            if new_customers
+            else state.head(0).select(list(CUSTOMERS.columns))
+        )
+        return state, _Batch(
+            first_day=first_day,
+            customers=customers,
+            transactions=pl.concat(txns),
+            support=pl.concat(tickets),
+            marketing=pl.concat(marketing) if marketing else None,
+        )
+
+    def _report(self, meta: GeneratorMeta, batch: _Batch) -> dict:
         return {
-            "days": days,
-            "first_date": (meta.start + timedelta(days=first_day)).isoformat(),
+            "days": meta.days_generated - batch.first_day,
+            "first_date": (meta.start + timedelta(days=batch.first_day)).isoformat(),
             "last_date": (meta.start + timedelta(days=meta.days_generated - 1)).isoformat(),
-            "new_customers": sum(f.height for f in new_customers),
-            "transactions": transactions.height,
-            "support_tickets": support.height,
-            "marketing_events": sum(f.height for f in marketing),
+            "new_customers": batch.customers.height,
+            "transactions": batch.transactions.height,
+            "support_tickets": batch.support.height,
+            "marketing_events": 0 if batch.marketing is None else batch.marketing.height,
         }
 
     def _simulate_day(self, rng, meta: GeneratorMeta, state: pl.DataFrame, t: int):

@@ -99,10 +99,16 @@ def onprem_days(settings: Settings) -> tuple:
 
 
 def run_location(
-    location: str, instance: dg.DagsterInstance, days: tuple | None = None, settings: Settings | None = None
+    location: str,
+    instance: dg.DagsterInstance,
+    days: tuple | None = None,
+    settings: Settings | None = None,
+    log_level: str | None = None,
 ) -> RunOutcome:
     """Execute the location's refresh job (all its assets and checks) and collect what happened. The on-prem
-    job runs the partition days ``days`` (first, last) in one run; by default every arrival day."""
+    job runs the partition days ``days`` (first, last) in one run; by default every arrival day.
+    ``log_level``: the level of Dagster's console logger for this run (by default DEBUG: every event); the
+    event log in the instance is complete whatever it is."""
     from hybrid_assets.partitions import range_tags
     from hybrid_assets.settings import load_settings
 
@@ -118,7 +124,8 @@ def run_location(
     else:
         from hybrid_assets.cloud.definitions import defs
     job = defs().resolve_job_def(f"{location}_refresh")
-    result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags)
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}} if log_level else None
+    result = job.execute_in_process(instance=instance, raise_on_error=False, tags=tags, run_config=run_config)
     outcome = RunOutcome(location=location, success=result.success)
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":

@@ -7,7 +7,9 @@ when they are about to do work, so definitions load in any profile without a ser
 
 from __future__ import annotations
 
+import math
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,8 @@ class Settings:
     max_invalid_share: float = 0.01
     auc_floor: float = 0.70
     auc_tolerance: float = 0.01
+    # the endpoint's interval between two reads of the registry's production pointer
+    model_poll_seconds: float = 2.0
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -70,33 +74,113 @@ class Settings:
 
     @property
     def generator_dir(self) -> Path:
-        return self.home / "generator"
+        """The synthetic data generator's state for this profile (its data lives in this profile's warehouse
+        and object store, so each profile keeps its own)."""
+        return self.home / "generator" / self.profile
 
 
-def load_settings(env: Mapping[str, str] | None = None, apply_env_file: bool = True) -> Settings:
-    """Build settings from the environment, then ``$HYBRID_HOME/services.env`` (the environment wins)."""
+# Numeric settings: (variable, default, low, high, low inclusive, high inclusive, the allowed range in words).
+NUMERIC_SETTINGS = {
+    # a share of rows: 0 blocks on any quarantined row, 1 never blocks
+    "HYBRID_MAX_INVALID_SHARE": ("max_invalid_share", 0.01, 0.0, 1.0, True, True, "[0, 1]"),
+    # an AUC of 0.5 is a coin toss: a floor at or below it would deploy a model that knows nothing
+    "HYBRID_AUC_FLOOR": ("auc_floor", 0.70, 0.5, 1.0, False, True, "(0.5, 1]"),
+    # more than 0.5 below production would accept any model, however much worse
+    "HYBRID_AUC_TOLERANCE": ("auc_tolerance", 0.01, 0.0, 0.5, True, True, "[0, 0.5]"),
+    # an interval: 0 or less would spin
+    "HYBRID_MODEL_POLL_SECONDS": ("model_poll_seconds", 2.0, 0.0, math.inf, False, False, "> 0"),
+}
+
+
+def _source(name: str, env: Mapping[str, str], env_file: Path) -> str:
+    return "" if name in env else f" (set in {env_file})"
+
+
+def _numbers(merged: Mapping[str, str], env: Mapping[str, str], env_file: Path) -> tuple[dict, list[str]]:
+    values, problems = {}, []
+    for name, (attr, default, low, high, low_in, high_in, allowed) in NUMERIC_SETTINGS.items():
+        raw = (merged.get(name) or "").strip()
+        if not raw:  # unset or empty: the default
+            values[attr] = default
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            problems.append(
+                f"{name}={raw!r} is not a number; allowed: {allowed}{_source(name, env, env_file)}"
+            )
+            continue
+        above = value >= low if low_in else value > low
+        below = value <= high if high_in else value < high
+        if not (math.isfinite(value) and above and below):
+            problems.append(f"{name}={raw} is out of range; allowed: {allowed}{_source(name, env, env_file)}")
+            continue
+        values[attr] = value
+    return values, problems
+
+
+def _home_problem(home: Path, writable: bool) -> str | None:
+    """Why ``home`` cannot be HYBRID_HOME (a file, under a file, or, when ``writable``, not writable)."""
+    nearest = home
+    try:
+        while not nearest.exists() and nearest.parent != nearest:
+            nearest = nearest.parent
+        is_dir = nearest.is_dir()
+    except OSError as exc:
+        return f"HYBRID_HOME={home} cannot be read: {exc.strerror or exc}"
+    if not is_dir:
+        where = "is a file" if nearest == home else f"is under a file ({nearest})"
+        return f"HYBRID_HOME={home} {where}; it must be a folder (or a path where one can be created)"
+    if writable:
+        try:  # access() says yes to root even on read-only file systems: really write
+            fd, probe = tempfile.mkstemp(prefix=".hybrid-write-probe-", dir=nearest)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            what = "is not writable" if nearest == home else f"cannot be created in {nearest}"
+            return f"HYBRID_HOME={home} {what}: {exc.strerror or exc}"
+    return None
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, apply_env_file: bool = True, writable: bool = False
+) -> Settings:
+    """Build settings from the environment, then ``$HYBRID_HOME/services.env`` (the environment wins).
+
+    Every value is checked here, once: a problem raises :class:`ConfigError` with one line naming the
+    variable, its value and what is allowed (several problems: one line, separated by ``;``). With
+    ``writable``, HYBRID_HOME must also be a folder this process can write (or create)."""
     env = dict(os.environ if env is None else env)
     home = Path(env.get("HYBRID_HOME") or REPO_ROOT / ".hybrid").expanduser().resolve()
-    from_file = _read_env_file(home / "services.env")
+    problem = _home_problem(home, writable)
+    if problem:
+        raise ConfigError(problem)
+    env_file = home / "services.env"
+    from_file = _read_env_file(env_file)
     merged = {**from_file, **env}
+    problems = []
+    profile = (merged.get("HYBRID_PROFILE") or "").strip() or "embedded"
+    if profile not in PROFILES:
+        problems.append(
+            f"HYBRID_PROFILE={profile!r} is not a profile; allowed: {', '.join(PROFILES)}"
+            + _source("HYBRID_PROFILE", env, env_file)
+        )
+    numbers, bad = _numbers(merged, env, env_file)
+    problems += bad
+    if problems:
+        raise ConfigError("; ".join(problems))
     if apply_env_file:
         for key, value in from_file.items():  # the AWS SDKs and Dagster's EnvVar read the process env
             os.environ.setdefault(key, value)
-    profile = merged.get("HYBRID_PROFILE", "embedded").strip() or "embedded"
-    if profile not in PROFILES:
-        raise ConfigError(f"HYBRID_PROFILE={profile!r} is not one of {', '.join(PROFILES)}")
-    settings = Settings(
+    return Settings(
         profile=profile,
         home=home,
         onprem_dsn=merged.get("HYBRID_ONPREM_DSN"),
         s3_endpoint=merged.get("HYBRID_S3_ENDPOINT") or None,
         s3_bucket=merged.get("HYBRID_S3_BUCKET"),
         redis_url=merged.get("HYBRID_REDIS_URL"),
-        max_invalid_share=float(merged.get("HYBRID_MAX_INVALID_SHARE", "0.01")),
-        auc_floor=float(merged.get("HYBRID_AUC_FLOOR", "0.70")),
-        auc_tolerance=float(merged.get("HYBRID_AUC_TOLERANCE", "0.01")),
+        **numbers,
     )
-    return settings
 
 
 def require_services(settings: Settings) -> Settings:

@@ -614,7 +614,7 @@ def create_app(settings: Settings | None = None, poll_seconds: float | None = No
     async def lifespan(app: FastAPI):
         obs.configure_logging(os.environ.get("HYBRID_LOG_LEVEL", "info"))
         cfg = settings or load_settings()
-        interval = poll_seconds or float(os.environ.get("HYBRID_MODEL_POLL_SECONDS", "2"))
+        interval = poll_seconds or cfg.model_poll_seconds  # validated with the other settings
         holder = ModelHolder(
             ModelRegistry(ObjectStore(cfg.object_store_root, endpoint=cfg.s3_endpoint)), interval
         )
