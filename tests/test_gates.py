@@ -142,6 +142,7 @@ def test_a_future_arrival_time_is_quarantined_and_moves_nothing(gated):
         "watermark": read_watermarks(resource)["transactions"][0],
         "export": _digest(gated, catalog.ACTIVITY_EXPORT_KEY),
         "online": _online(gated, ids),
+        "production": gated.registry().production(),
     }
     late = datetime.now().replace(microsecond=0) + timedelta(days=400)
     bad = _bad_rows(wh, 5, ingested_at=late)
@@ -167,7 +168,8 @@ def test_a_future_arrival_time_is_quarantined_and_moves_nothing(gated):
         assert outcome.materialized["transactions"]["rows_before_first_day"] == 0
         assert _digest(gated, catalog.ACTIVITY_EXPORT_KEY) == before["export"]  # no new snapshot days
         assert gated.run("cloud").success
-        assert _online(gated, ids) == before["online"]  # served values unchanged
+        assert _online(gated, ids) == before["online"]  # the served features and model are unchanged
+        assert gated.registry().production() == before["production"]
     finally:
         wh.execute("delete from transactions where transaction_id >= ?", [int(bad["transaction_id"].min())])
 
