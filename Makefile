@@ -82,4 +82,5 @@ bench: env
 	HYBRID_PROFILE=hybrid $(VENV)/bin/python -m benchmarks.serving
 	$(VENV)/bin/python -m benchmarks.features
 	$(VENV)/bin/python -m benchmarks.training
+	$(VENV)/bin/python -m benchmarks.training_set
 	$(VENV)/bin/python -m benchmarks.report

@@ -1,6 +1,6 @@
-"""The Feast feature store: file offline store + SQLite online store (embedded), or S3 offline store +
-Redis online store (hybrid). ``feature_store.yaml`` is generated for the active profile, so one Feast repo
-(``feature_repo/``) serves both."""
+"""The Feast feature store: the platform's as-of offline store (resources/asof_offline_store.py, over Parquet in
+a local folder or S3) with a SQLite online store (embedded) or Redis (hybrid). ``feature_store.yaml`` is
+generated for the active profile, so one Feast repo (``feature_repo/``) serves both."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ registry:
   path: {registry}
   cache_ttl_seconds: 60
 offline_store:
-  type: file
+  type: resources.asof_offline_store.AsOfOfflineStore
 {online}entity_key_serialization_version: 3
 """
 
