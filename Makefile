@@ -11,7 +11,7 @@ export UV_PYTHON_DOWNLOADS := never
 export GX_ANALYTICS_ENABLED := false
 export DAGSTER_DISABLE_TELEMETRY := 1
 
-.PHONY: env demo test test-embedded lint ui serve feast-ui clean help services services-down bench
+.PHONY: env demo test test-embedded lint ui serve feast-ui clean help services services-down bench cluster-up cluster-down
 
 help:
 	@echo "make demo   - create the environment from uv.lock, generate data, run the whole graph, predict"
@@ -22,6 +22,7 @@ help:
 	@echo "make feast-ui - the Feast UI over feature_repo/"
 	@echo "make services - local PostgreSQL, Redis and S3 API for HYBRID_PROFILE=hybrid (make services-down stops them)"
 	@echo "make bench  - the benchmarks (hybrid profile; after make services): JSON in HYBRID_HOME/bench/"
+	@echo "make cluster-up - local Dask clusters (on-prem and cloud) that the next runs use (make cluster-down stops them)"
 	@echo "make lint   - ruff"
 	@echo "make clean  - delete HYBRID_HOME (default .hybrid/): data, instance, feature store, models"
 
@@ -41,7 +42,7 @@ demo: env
 
 # The whole suite: embedded and hybrid. The hybrid tests need the services, so they are brought up first.
 test: services
-	$(VENV)/bin/pytest -ra
+	$(VENV)/bin/pytest -ra --durations=10
 
 # Only the embedded suite (no server needed); the hybrid tests skip without services (never under CI=true).
 test-embedded: env
@@ -73,6 +74,13 @@ services: env ## PostgreSQL, Redis and an S3 API server on loopback for the hybr
 
 services-down: env
 	$(VENV)/bin/hybrid services down
+
+# Local Dask clusters (one per site: scheduler + 2 workers on loopback); the next runs use them (docs/scale-out.md)
+cluster-up: env
+	$(VENV)/bin/hybrid cluster up
+
+cluster-down: env
+	$(VENV)/bin/hybrid cluster down
 
 # Benchmarks against their references, measured in the same run (docs/benchmarks.md). Not tests: no
 # assertion on time. Needs the services (`make services`); wrk is the HTTP load generator.

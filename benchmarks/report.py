@@ -134,6 +134,17 @@ def rows() -> list[list[str]]:
                 g <= 12,
             )
         )
+        if ts.get("cluster_s"):
+            out.append(
+                _row(
+                    "training set: demo scale on a local 2-worker Dask cluster (s)",
+                    f"{ts['cluster_s']:.2f}",
+                    f"{ts['ours_s']:.2f} (one process)",
+                    "same frame",
+                    f"{ts['cluster_s'] / ts['ours_s']:.1f}x",
+                    bool(ts.get("cluster_identical")),
+                )
+            )
         out.append(
             _row(
                 "training set: peak RSS at demo scale (MB)",

@@ -298,6 +298,17 @@ def cmd_services(args) -> int:
     return 0
 
 
+def cmd_cluster(args) -> int:
+    from hybrid_assets import cluster
+
+    home = _load_settings(apply_env_file=True, writable=True).home  # workers inherit services.env's S3 keys
+    if args.action == "up":
+        cluster.up(home, workers=args.workers)
+    else:
+        cluster.down(home)
+    return 0
+
+
 def cmd_quarantine(args) -> int:
     """On-prem only: it reads the warehouse. The full rows (PII included) are shown here, to people who may see
     them on the on-prem side; Dagster only ever gets their keys, reasons and non-PII columns."""
@@ -500,6 +511,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("services", help="start (up) or stop (down) local PostgreSQL, S3 API and Redis")
     p.add_argument("action", choices=["up", "down"])
     p.set_defaults(fn=cmd_services)
+
+    p = sub.add_parser(
+        "cluster",
+        help="start (up) or stop (down) local Dask clusters, one per site (scheduler + workers on loopback); "
+        "up writes HYBRID_DASK_SCHEDULER and HYBRID_ONPREM_DASK_SCHEDULER to $HYBRID_HOME/cluster.env",
+    )
+    p.add_argument("action", choices=["up", "down"])
+    p.add_argument("--workers", type=_positive, default=2, help="worker processes per site (default 2)")
+    p.set_defaults(fn=cmd_cluster)
 
     p = sub.add_parser(
         "status", help="what is materialized, latest check results, production model, endpoint health"

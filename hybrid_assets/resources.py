@@ -5,6 +5,7 @@ import dagster as dg
 
 from hybrid_assets.quality import QualityPolicy
 from hybrid_assets.settings import Settings, load_settings
+from resources.dask_cluster import DaskResource
 from resources.feature_store import FeatureStoreResource
 from resources.model_registry import ModelRegistryResource
 from resources.object_store import ObjectStoreResource
@@ -35,6 +36,8 @@ def onprem_resources(settings: Settings | None = None) -> dict:
         "warehouse": _warehouse(settings),
         "object_store": _object_store(settings),
         "quality_policy": _policy(settings),
+        # raw rows go to these workers: the on-prem cluster only, never the cloud's
+        "dask": DaskResource(scheduler=settings.onprem_dask_scheduler),
     }
 
 
@@ -52,6 +55,7 @@ def cloud_resources(settings: Settings | None = None) -> dict:
         ),
         "model_registry": ModelRegistryResource(object_store=store),
         "quality_policy": _policy(settings),
+        "dask": DaskResource(scheduler=settings.dask_scheduler),
     }
 
 

@@ -51,6 +51,9 @@ class Settings:
     auc_tolerance: float = 0.01
     # the endpoint's interval between two reads of the registry's production pointer
     model_poll_seconds: float = 2.0
+    # Dask schedulers, one per site (unset: in-process). Raw rows only ever go to the on-prem one.
+    dask_scheduler: str | None = None  # the cloud location's: training-set join, LightGBM
+    onprem_dask_scheduler: str | None = None  # the on-prem location's: daily feature partitions
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -119,6 +122,26 @@ def _numbers(merged: Mapping[str, str], env: Mapping[str, str], env_file: Path) 
     return values, problems
 
 
+DASK_SETTINGS = {
+    "HYBRID_DASK_SCHEDULER": "dask_scheduler",
+    "HYBRID_ONPREM_DASK_SCHEDULER": "onprem_dask_scheduler",
+}
+DASK_SCHEMES = ("tcp://", "tls://", "ucx://")
+
+
+def _schedulers(merged: Mapping[str, str]) -> tuple[dict, list[str]]:
+    values, problems = {}, []
+    for name, attr in DASK_SETTINGS.items():
+        raw = (merged.get(name) or "").strip()
+        if raw and not (raw.startswith(DASK_SCHEMES) and raw.rpartition(":")[2].isdigit()):
+            problems.append(
+                f"{name}={raw!r} is not a Dask scheduler address; allowed: tcp://HOST:PORT or tls://HOST:PORT"
+            )
+            continue
+        values[attr] = raw or None
+    return values, problems
+
+
 def _home_problem(home: Path, writable: bool) -> str | None:
     """Why ``home`` cannot be HYBRID_HOME (a file, under a file, or, when ``writable``, not writable)."""
     nearest = home
@@ -157,7 +180,8 @@ def load_settings(
         raise ConfigError(problem)
     env_file = home / "services.env"
     from_file = _read_env_file(env_file)
-    merged = {**from_file, **env}
+    # the local Dask clusters of `hybrid cluster up` (hybrid_assets/cluster.py), read like services.env
+    merged = {**from_file, **_read_env_file(home / "cluster.env"), **env}
     problems = []
     profile = (merged.get("HYBRID_PROFILE") or "").strip() or "embedded"
     if profile not in PROFILES:
@@ -166,6 +190,8 @@ def load_settings(
             + _source("HYBRID_PROFILE", env, env_file)
         )
     numbers, bad = _numbers(merged, env, env_file)
+    problems += bad
+    schedulers, bad = _schedulers(merged)
     problems += bad
     if problems:
         raise ConfigError("; ".join(problems))
@@ -180,6 +206,7 @@ def load_settings(
         s3_bucket=merged.get("HYBRID_S3_BUCKET"),
         redis_url=merged.get("HYBRID_REDIS_URL"),
         **numbers,
+        **schedulers,
     )
 
 

@@ -126,6 +126,8 @@ class JoinReport:
     reads: list[Read] = field(default_factory=list)
     views: list[ViewStats] = field(default_factory=list)
     seconds: float = 0.0
+    cluster: str | None = None  # the Dask scheduler the join ran on, or None (in-process)
+    tasks: list[dict] = field(default_factory=list)  # on a cluster: per partition, the worker and its pid
 
 
 class AsOfRetrievalJob(RetrievalJob):
@@ -221,6 +223,18 @@ class AsOfOfflineStore(DaskOfflineStore):
         repo_path = config.repo_path
 
         def evaluate(report: JoinReport) -> pa.Table:
+            client = _active_client()
+            if client is not None:
+                return _historical_features_on_cluster(
+                    client,
+                    entity_df,
+                    ts_col,
+                    dict(views_to_features),
+                    full_feature_names,
+                    repo_path,
+                    store_config,
+                    report,
+                )
             return _historical_features(
                 entity_df,
                 ts_col,
@@ -521,6 +535,119 @@ def _historical_features(
         table = table.append_column(name, array)
     if drop.any():
         table = table.filter(pa.array(~drop))
+    report.entity_rows_out = table.num_rows
+    report.seconds = time.perf_counter() - start
+    return table
+
+
+# -- on a Dask cluster ---------------------------------------------------------------------------------------
+_ORDER = "__asof_order"  # an entity row's position in the request, to put the partitions back in order
+
+
+def _active_client():
+    """The process's default ``distributed.Client`` (a step opens one for its cluster), or None. Feast's file
+    offline store follows the same convention: it runs on whatever client is open in the process."""
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+def _join_partition(
+    entity: pd.DataFrame,
+    ts_col: str,
+    views_to_features: dict[FeatureView, list[str]],
+    full_feature_names: bool,
+    repo_path,
+    config: AsOfOfflineStoreConfig,
+) -> tuple[pa.Table, dict]:
+    """One partition's as-of join, on a worker: the same code as in-process, over the partition's entities."""
+    report = JoinReport()
+    table = _historical_features(
+        entity, ts_col, views_to_features, full_feature_names, repo_path, config, report
+    )
+    try:
+        from distributed import get_worker
+
+        worker = get_worker().address
+    except (ImportError, ValueError):
+        worker = None
+    task = {"worker": worker, "pid": os.getpid(), "entity_rows": len(entity), "seconds": report.seconds}
+    return table, task
+
+
+def _historical_features_on_cluster(
+    client,
+    entity_df: pd.DataFrame,
+    ts_col: str,
+    views_to_features: dict[FeatureView, list[str]],
+    full_feature_names: bool,
+    repo_path,
+    config: AsOfOfflineStoreConfig,
+    report: JoinReport,
+) -> pa.Table:
+    """The join partitioned by entity (a hash of the first view's join keys, so duplicate entity rows meet in
+    one partition), one as-of join per partition on a worker, put back in the in-process order. A worker lost
+    in the middle costs its tasks a rerun elsewhere (Dask); a join that cannot finish raises, naming the
+    cluster: the result is whole or there is none."""
+    import uuid
+
+    from resources.dask_cluster import ClusterError
+
+    start = time.perf_counter()
+    address = client.scheduler.address
+    report.cluster = address
+    report.entity_rows_in = len(entity_df)
+    first = next(iter(views_to_features), None)
+    keys = [first.projection.join_key_map.get(e.name, e.name) for e in first.entity_columns] if first else []
+    missing = [k for k in keys if k not in entity_df.columns]
+    if missing:
+        raise ValueError(
+            f"the entity_df has no column {missing} for the join keys of feature view {first.name}"
+        )
+    entity = entity_df.copy()
+    entity[_ORDER] = np.arange(len(entity), dtype=np.int64)
+    parts = max(2, 2 * len(client.scheduler_info()["workers"]))
+    bucket = (
+        pd.util.hash_pandas_object(entity[keys], index=False).to_numpy() % parts
+        if keys
+        else np.zeros(len(entity), dtype=np.int64)
+    )
+    token = uuid.uuid4().hex[:8]
+    futures = [
+        client.submit(
+            _join_partition,
+            entity[bucket == p],
+            ts_col,
+            views_to_features,
+            full_feature_names,
+            repo_path,
+            config,
+            key=f"asof-partition-{p}-{token}",
+            pure=False,
+        )
+        for p in range(parts)
+        if (bucket == p).any()
+    ]
+    try:
+        results = client.gather(futures)
+    except Exception as exc:  # every attempt failed, or the cluster lost its workers
+        raise ClusterError(f"the training-set join on the Dask cluster at {address} failed: {exc}") from exc
+    finally:
+        client.cancel(futures)
+    tables = [table for table, _ in results]
+    report.tasks = [task for _, task in results]
+    if not tables:  # no entity rows: the in-process join gives the empty result with every column
+        table = _historical_features(
+            entity_df, ts_col, views_to_features, full_feature_names, repo_path, config, JoinReport()
+        )
+    else:
+        table = pa.concat_tables(tables, promote_options="default")
+        table = table.sort_by([(ts_col, "ascending"), (_ORDER, "ascending")]).drop_columns([_ORDER])
     report.entity_rows_out = table.num_rows
     report.seconds = time.perf_counter() - start
     return table

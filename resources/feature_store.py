@@ -52,6 +52,12 @@ def _redis_connection_string(url: str) -> str:
         "socket_timeout=2",
         "socket_connect_timeout=1",
     ]
+    if (
+        parsed.scheme == "rediss"
+    ):  # TLS (a managed Redis): Feast's client, the loader and the checks use it too
+        parts.append("ssl=true")
+    if parsed.username:
+        parts.append(f"username={parsed.username}")
     if parsed.password:
         parts.append(f"password={parsed.password}")
     if parsed.path.strip("/"):

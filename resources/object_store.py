@@ -17,6 +17,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pydantic import Field
 
+from expectations.redaction import scrub
+
 
 def _timeout_s() -> float:
     """Seconds to wait for the S3 endpoint per attempt (HYBRID_S3_TIMEOUT_S, default 30)."""
@@ -27,7 +29,8 @@ ROW_GROUP_ROWS = 131_072
 
 
 class ObjectStoreError(RuntimeError):
-    """The object store could not be reached; the message names it and its endpoint."""
+    """The object store could not be reached; the message names it and its endpoint. The driver's own words
+    are scrubbed of literal values (expectations/redaction.py): on-prem steps pass this message to Dagster."""
 
 
 class ObjectStore:
@@ -98,7 +101,9 @@ class ObjectStore:
             try:
                 self._s3_client().put_object(Bucket=bucket, Key=name, Body=data)
             except Exception as exc:
-                raise ObjectStoreError(f"writing {key} to the {self.describe()} failed: {exc}") from exc
+                raise ObjectStoreError(
+                    f"writing {key} to the {self.describe()} failed: {scrub(str(exc))}"
+                ) from exc
             return
         folder, _, name = target.rpartition("/")
         self._fs.create_dir(folder, recursive=True)
@@ -115,7 +120,9 @@ class ObjectStore:
         except FileNotFoundError as exc:
             raise FileNotFoundError(f"{key} is not in the {self.describe()}") from exc
         except OSError as exc:
-            raise ObjectStoreError(f"reading {key} from the {self.describe()} failed: {exc}") from exc
+            raise ObjectStoreError(
+                f"reading {key} from the {self.describe()} failed: {scrub(str(exc))}"
+            ) from exc
 
     def delete(self, key: str) -> None:
         if self.exists(key):
@@ -144,7 +151,9 @@ class ObjectStore:
                     "NotFound",
                 ):
                     return None
-                raise ObjectStoreError(f"reading {key} from the {self.describe()} failed: {exc}") from exc
+                raise ObjectStoreError(
+                    f"reading {key} from the {self.describe()} failed: {scrub(str(exc))}"
+                ) from exc
         import hashlib
 
         return hashlib.md5(self.get_bytes(key)).hexdigest() if self.exists(key) else None
@@ -207,7 +216,9 @@ class ObjectStore:
         except FileNotFoundError as exc:
             raise FileNotFoundError(f"{key} is not in the {self.describe()}") from exc
         except OSError as exc:
-            raise ObjectStoreError(f"reading {key} from the {self.describe()} failed: {exc}") from exc
+            raise ObjectStoreError(
+                f"reading {key} from the {self.describe()} failed: {scrub(str(exc))}"
+            ) from exc
 
 
 class ObjectStoreResource(dg.ConfigurableResource):

@@ -99,8 +99,26 @@ def hybrid(tmp_path_factory):
         platform.svc, platform.bucket, platform.s3, platform.s3_proxy = svc, bucket, s3, proxy
         yield platform
     proxy.stop()
-    with psycopg.connect(svc["HYBRID_ONPREM_DSN"], autocommit=True) as con:
-        con.execute(f"drop database if exists {database} with (force)")
+    _drop_database(svc["HYBRID_ONPREM_DSN"], database)
+
+
+def _drop_database(dsn: str, database: str, attempts: int = 20) -> None:
+    """Best-effort cleanup. Right after PostgreSQL restarts (the outage test), an autovacuum worker, which our
+    role may not terminate, can hold the database for a moment: try again, then leave it (a leftover test
+    database costs disk, not correctness)."""
+    import warnings
+
+    import psycopg
+
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(dsn, autocommit=True) as con:
+                con.execute(f"drop database if exists {database} with (force)")
+            return
+        except psycopg.Error as exc:
+            if attempt == attempts - 1:
+                warnings.warn(f"test database {database} left behind: {exc}", stacklevel=2)
+            time.sleep(0.5)
 
 
 def test_the_same_graph_runs_on_the_real_services(hybrid):

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from hybrid_assets.settings import REPO_ROOT
-from tests.test_hybrid import _redis, _services, _with_db
+from tests.test_hybrid import _drop_database, _redis, _services, _with_db
 
 pytestmark = pytest.mark.hybrid
 
@@ -99,9 +99,8 @@ def private_services():
         "HYBRID_REDIS_URL": redis_url,
     }
     _redis(redis_url).flushdb()
-    with psycopg.connect(svc["HYBRID_ONPREM_DSN"], autocommit=True) as con:
-        for database in (onprem, dagster_db):
-            con.execute(f"drop database if exists {database} with (force)")
+    for database in (onprem, dagster_db):
+        _drop_database(svc["HYBRID_ONPREM_DSN"], database)
 
 
 def _make_demo(repo: Path, home: Path, **extra: str) -> subprocess.CompletedProcess:

@@ -93,6 +93,17 @@ def test_the_step_wrapper_scrubs_foreign_errors_and_passes_the_platforms_own():
     assert EMAIL not in str(caught.value) and "ValueError in leaks" in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__  # nothing chained to it
 
+    @scrubbed
+    def fails_from_a_driver_error():
+        try:
+            raise ValueError(f"duplicate key {EMAIL}")
+        except ValueError as exc:
+            raise WarehouseError("PostgreSQL warehouse at db:5432: insert failed") from exc
+
+    with pytest.raises(WarehouseError) as caught:  # our message passes, the driver's cause does not
+        fails_from_a_driver_error()
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
     for own in (dg.Failure(description="schema of source table customers changed"), WarehouseError("down")):
 
         @scrubbed

@@ -58,7 +58,7 @@ def _dead_url() -> str:
 
 
 def _copy_instance(source: dg.DagsterInstance, target: dg.DagsterInstance) -> None:
-    for run in source.get_runs():
+    for run in reversed(source.get_runs()):  # oldest first: the target numbers its runs in that order
         storage = target.run_storage
         if run.job_snapshot_id and not storage.has_job_snapshot(run.job_snapshot_id):
             storage.add_job_snapshot(source.get_job_snapshot(run.job_snapshot_id))

@@ -16,6 +16,7 @@ from hybrid_assets import catalog
 from hybrid_assets.cloud import gate, training
 from hybrid_assets.partitions import as_of
 from hybrid_assets.quality import QualityPolicy
+from resources.dask_cluster import DaskResource, worker_addresses
 from resources.feature_store import FeatureStoreResource
 from resources.model_registry import MODEL_NAME, ModelRegistryResource
 from resources.object_store import ObjectStoreResource
@@ -332,7 +333,10 @@ def _training_inputs(objects) -> str:
     "until it succeeds.",
 )
 def training_set(
-    context: dg.AssetExecutionContext, feature_store: FeatureStoreResource, object_store: ObjectStoreResource
+    context: dg.AssetExecutionContext,
+    feature_store: FeatureStoreResource,
+    object_store: ObjectStoreResource,
+    dask: DaskResource,
 ) -> dg.MaterializeResult:
     objects = object_store.client()
     inputs = _training_inputs(objects)
@@ -346,25 +350,27 @@ def training_set(
         return _training_set_result(objects.read_parquet(catalog.TRAINING_SET_KEY), inputs, rebuilt=False)
     store = feature_store.store()
     labels = objects.read_parquet(catalog.LABELS_EXPORT_KEY)
-    service = store.get_feature_service(catalog.FEATURE_SERVICE)
-    entity_df = labels.to_pandas()
-    entity_df[catalog.EVENT_TS] = entity_df[catalog.EVENT_TS].dt.tz_localize("UTC")
-    joined = store.get_historical_features(entity_df=entity_df, features=service).to_df()
-    frame = pl.from_pandas(joined).with_columns(
-        pl.col(catalog.EVENT_TS).dt.replace_time_zone(None).cast(pl.Datetime("us"))
-    )
-    ordered = [catalog.ENTITY_KEY, catalog.EVENT_TS, "churned", *catalog.feature_names()]
-    frame = frame.select(ordered).sort(catalog.EVENT_TS, catalog.ENTITY_KEY)
+    with dask.client():  # with a cluster, the offline store partitions the join by customer over its workers
+        frame, report = training.build_training_set(store, labels)
     objects.write_parquet(catalog.TRAINING_SET_KEY, frame)
     # written after the training set: a failure in between only costs a rebuild next time
     objects.put_bytes(TRAINING_INPUTS_KEY, json.dumps({"inputs": inputs}).encode())
-    return _training_set_result(frame, inputs, rebuilt=True)
+    join = {"join_engine": dask.describe()}
+    if report is not None:
+        join["join_seconds"] = round(report.seconds, 3)
+        if report.tasks:
+            join["join_tasks"] = len(report.tasks)
+            join["join_workers"] = sorted({t["worker"] for t in report.tasks if t["worker"]})
+    return _training_set_result(frame, inputs, rebuilt=True, extra=join)
 
 
-def _training_set_result(frame: pl.DataFrame, inputs: str, rebuilt: bool) -> dg.MaterializeResult:
+def _training_set_result(
+    frame: pl.DataFrame, inputs: str, rebuilt: bool, extra: dict | None = None
+) -> dg.MaterializeResult:
     snaps = frame[catalog.EVENT_TS].unique().sort()
     return dg.MaterializeResult(
         metadata={
+            **(extra or {}),
             "rebuilt": rebuilt,
             "inputs_fingerprint": inputs,
             "dagster/row_count": frame.height,
@@ -413,6 +419,7 @@ def churn_model(
     object_store: ObjectStoreResource,
     model_registry: ModelRegistryResource,
     quality_policy: QualityPolicy,
+    dask: DaskResource,
 ):
     frame = object_store.client().read_parquet(catalog.TRAINING_SET_KEY)
     registry = model_registry.client()
@@ -433,7 +440,12 @@ def churn_model(
             )
             yield _gate_result(gate.nothing_to_judge(registry.production(), versions[-1]))
             return
-    booster = training.train(split.train, features)
+    with dask.client() as client:  # with a cluster, LightGBM trains data-parallel across its workers
+        if client is None:
+            booster, trained_on = training.train(split.train, features), "in-process"
+        else:
+            booster = training.train_on_cluster(client, split.train, features)
+            trained_on = f"{dask.describe()} ({len(worker_addresses(client))} workers)"
     labels = split.holdout["churned"].to_numpy()
     proba = booster.predict(training.matrix(split.holdout, features))
     metrics = training.evaluate(labels, proba)
@@ -453,6 +465,7 @@ def churn_model(
             "holdout_rows": split.holdout.height,
         },
         "trained_at": datetime.now().isoformat(),
+        "trained_on": trained_on,
     }
     from hybrid_assets.cloud import report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -61,6 +62,22 @@ def time_split(frame: pl.DataFrame, holdout_snapshots: int = HOLDOUT_SNAPSHOTS) 
     )
 
 
+def build_training_set(store, labels: pl.DataFrame) -> tuple[pl.DataFrame, object | None]:
+    """The labels joined point-in-time with the churn_prediction service's features by Feast
+    (``get_historical_features``; on a Dask cluster when the caller has a client open), in the training
+    set's column order, sorted; and the offline store's report of the join (None from another store)."""
+    service = store.get_feature_service(catalog.FEATURE_SERVICE)
+    entity_df = labels.to_pandas()
+    entity_df[catalog.EVENT_TS] = entity_df[catalog.EVENT_TS].dt.tz_localize("UTC")
+    job = store.get_historical_features(entity_df=entity_df, features=service)
+    joined = job.to_df()
+    frame = pl.from_pandas(joined).with_columns(
+        pl.col(catalog.EVENT_TS).dt.replace_time_zone(None).cast(pl.Datetime("us"))
+    )
+    ordered = [catalog.ENTITY_KEY, catalog.EVENT_TS, "churned", *catalog.feature_names()]
+    return frame.select(ordered).sort(catalog.EVENT_TS, catalog.ENTITY_KEY), getattr(job, "last_report", None)
+
+
 def matrix(frame: pl.DataFrame, features: list[str]) -> np.ndarray:
     return frame.select(features).cast(pl.Float64).to_numpy()
 
@@ -72,6 +89,31 @@ def train(frame: pl.DataFrame, features: list[str]):
         matrix(frame, features), label=frame["churned"].to_numpy(), feature_name=features, free_raw_data=True
     )
     return lgb.train(PARAMS, data, num_boost_round=NUM_ROUNDS)
+
+
+def train_on_cluster(client, frame: pl.DataFrame, features: list[str]):
+    """LightGBM's data-parallel training (``lightgbm.dask``) across the cluster's workers, one share of the rows
+    on each; returns a plain Booster, as :func:`train` does, so it is registered and served the same way."""
+    import dask.dataframe as dd
+    from lightgbm.dask import DaskLGBMClassifier
+
+    info = client.scheduler_info()["workers"]
+    workers = sorted(info)
+    rows = frame.select([*features, "churned"]).with_columns(pl.col(features).cast(pl.Float64)).to_pandas()
+    bounds = np.linspace(0, len(rows), len(workers) + 1).astype(int)
+    parts = [
+        client.scatter(rows.iloc[lo:hi].reset_index(drop=True), workers=[worker], direct=True)
+        for worker, lo, hi in zip(workers, bounds[:-1], bounds[1:], strict=True)
+        if hi > lo
+    ]
+    data = dd.from_delayed(parts, meta=rows.iloc[:0], verify_meta=False)
+    # lightgbm.dask gives each machine its worker's threads; the objective is the classifier's
+    params = {k: v for k, v in PARAMS.items() if k not in ("objective", "num_threads")}
+    model = DaskLGBMClassifier(client=client, n_estimators=NUM_ROUNDS, **params)
+    with warnings.catch_warnings():  # the sklearn wrapper's n_jobs default: the workers' threads are used
+        warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
+        model.fit(data[features], data["churned"])
+    return model.to_local().booster_
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:

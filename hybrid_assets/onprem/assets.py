@@ -21,8 +21,10 @@ from expectations.raw import (
 )
 from expectations.runner import validate
 from hybrid_assets import catalog
+from hybrid_assets.onprem import features as onprem_features
 from hybrid_assets.onprem.residency import scrubbed
 from hybrid_assets.partitions import DAILY, FIRST_DAY, PREVIOUS_DAYS, SINGLE_RUN, as_of, day_key, run_days
+from resources.dask_cluster import DaskResource
 from resources.object_store import ObjectStoreResource
 from resources.warehouse import NO_ARRIVAL_DAY, PLATFORM_SCHEMA, WarehouseResource, Window
 
@@ -289,7 +291,7 @@ def _ts(day: date) -> datetime:
 )
 @scrubbed
 def customer_features(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, dask: DaskResource
 ) -> dg.MaterializeResult:
     wh = warehouse.client()
     days = run_days(context)
@@ -315,7 +317,12 @@ def customer_features(
             [last],
         ),
     }
-    features = catalog.compute_features(catalog.features_of(catalog.ACTIVITY_VIEW), spine, sources, people)
+    tasks = []
+    with dask.client() as client:  # with the on-prem cluster: one task per chunk of days on its workers
+        if client is None:
+            features = onprem_features.compute_days(spine, sources, people)
+        else:
+            features, tasks = onprem_features.compute_on_cluster(client, spine, sources, people)
     window = Window(
         catalog.EVENT_TS, snapshots[0], last + timedelta(seconds=1), day_key(days[0]), day_key(days[-1])
     )
@@ -327,6 +334,15 @@ def customer_features(
             "first_snapshot": str(snapshots[0]),
             "last_snapshot": str(last),
             "features": len(catalog.features_of(catalog.ACTIVITY_VIEW)),
+            "compute_engine": dask.describe(),
+            **(
+                {
+                    "compute_tasks": len(tasks),
+                    "compute_workers": sorted({t["worker"] for t in tasks if t["worker"]}),
+                }
+                if tasks
+                else {}
+            ),
         }
     )
 

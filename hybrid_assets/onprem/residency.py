@@ -5,8 +5,8 @@ Dagster stores every step failure (message and stack) in its event log, which in
 cloud database that the UI shows to anyone. So every on-prem step body and the on-prem sensor run inside
 :func:`scrubbed`:
 
-- a failure the platform composed itself (``dg.Failure``, ``WarehouseError``) names tables, columns, counts
-  and reasons only, and passes unchanged;
+- a failure the platform composed itself (``dg.Failure``, ``WarehouseError``, ``ObjectStoreError``) names
+  tables, columns, counts, reasons and the service's address only, and passes unchanged;
 - any other exception (a database driver's, Polars', GX's) is replaced by an :class:`OnpremStepError` whose
   message is the original one scrubbed of literal values (``expectations.redaction.scrub``), with its cause
   and context cut off. The unscrubbed message and traceback are kept on-prem, in ``platform.step_errors`` of
@@ -23,6 +23,7 @@ import dagster as dg
 
 from expectations.raw import KNOWN_NAMES
 from expectations.redaction import scrub
+from resources.object_store import ObjectStoreError
 from resources.warehouse import PLATFORM_SCHEMA, WarehouseError
 
 STEP_ERRORS_TABLE = f"{PLATFORM_SCHEMA}.step_errors"
@@ -30,7 +31,7 @@ STEP_ERRORS_DDL = f"""create table if not exists {STEP_ERRORS_TABLE} (
     error_id VARCHAR, run_id VARCHAR, step VARCHAR, error_class VARCHAR, message VARCHAR, traceback VARCHAR,
     detected_at TIMESTAMP)"""
 # Composed by the platform from names, counts and reasons (and GX results with PII samples redacted).
-TRUSTED = (dg.Failure, dg.RetryRequested, WarehouseError)
+TRUSTED = (dg.Failure, dg.RetryRequested, WarehouseError, ObjectStoreError)
 
 
 class OnpremStepError(Exception):
@@ -44,12 +45,25 @@ def scrubbed(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except TRUSTED:
+        except TRUSTED as exc:
+            _cut_chain(exc, args, kwargs, fn.__name__)
             raise
         except Exception as exc:
             raise _scrubbed_error(exc, args, kwargs, fn.__name__) from None
 
     return wrapper
+
+
+def _cut_chain(exc: BaseException, args: tuple, kwargs: dict, name: str) -> None:
+    """The platform's own message passes, but not the driver error it was raised from: Dagster would store
+    that one too, unscrubbed, as the cause. The whole chain is kept on-prem instead (best effort)."""
+    if exc.__cause__ is None and (exc.__context__ is None or exc.__suppress_context__):
+        return
+    context = kwargs.get("context") or next((a for a in args if hasattr(a, "log")), None)
+    run_id, step = _step_of(context, name)
+    _keep_on_prem(kwargs.get("warehouse"), uuid.uuid4().hex[:12], run_id, step, exc)
+    exc.__cause__ = None
+    exc.__suppress_context__ = True
 
 
 def _step_of(context, default: str) -> tuple[str | None, str]:
