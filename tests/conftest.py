@@ -174,3 +174,12 @@ def running_server(home: Path, poll_seconds: float = 0.5, env: dict | None = Non
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (`make test` runs `-n 2 --dist loadgroup`)
+def pytest_collection_modifyitems(config, items):
+    """Each test module runs on one xdist worker, so its module fixtures (a platform of its own) are built once;
+    every test that uses the local services shares one group, because some of them stop PostgreSQL or Redis."""
+    for item in items:
+        group = "services" if item.get_closest_marker("hybrid") else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
