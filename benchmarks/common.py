@@ -19,7 +19,7 @@ from pathlib import Path
 def bench_dir() -> Path:
     """``$HYBRID_HOME/bench`` (``HYBRID_BENCH_DIR`` wins: a benchmark that switches HYBRID_HOME to a platform
     of its own keeps writing its results next to the others)."""
-    from hybrid_assets.settings import load_settings
+    from core.settings import load_settings
 
     override = os.environ.get("HYBRID_BENCH_DIR")
     path = Path(override) if override else Path(load_settings(apply_env_file=False).home) / "bench"

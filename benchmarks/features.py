@@ -107,8 +107,8 @@ def synthesize(path: Path, transactions: int, customers: int, tickets: int, days
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from expectations.raw import CATEGORIES, CHANNELS, PLANS, REGIONS, SEVERITIES
-    from hybrid_assets.generator import FIRST, LAST
+    from core.contracts import CATEGORIES, CHANNELS, PLANS, REGIONS, SEVERITIES
+    from hybrid_cli.generator import FIRST, LAST
 
     rng = np.random.default_rng(seed)
     n, span = customers, days * DAY_S
@@ -248,7 +248,7 @@ def ensure_dataset(transactions: int, customers: int, tickets: int, days: int, s
 
 def snapshots(meta: dict, count: int) -> list[datetime]:
     """The serving snapshot (``data_end``) plus the ``count - 1`` weekly snapshots before it."""
-    from hybrid_assets import catalog
+    from core import catalog
 
     snaps = catalog.feature_snapshots(
         date.fromisoformat(meta["data_start"]), date.fromisoformat(meta["data_end"])
@@ -307,7 +307,7 @@ def _measured(load, compute, write) -> dict:
 def _run_ours(data: Path, as_of: list[datetime], output: Path | None) -> dict:
     import polars as pl
 
-    from hybrid_assets import catalog
+    from core import catalog
 
     def load():
         people, txns, tickets = (pl.from_arrow(t) for t in _read_arrow(data))
@@ -354,7 +354,7 @@ def compare(ours_path: Path, pandas_path: Path) -> list[str]:
     """Differences between the two outputs (empty: equal). Integers exactly, floats within FLOAT_RTOL."""
     import polars as pl
 
-    from hybrid_assets import catalog
+    from core import catalog
 
     ours, ref = pl.read_parquet(ours_path), pl.read_parquet(pandas_path)
     if ours.columns != ref.columns:

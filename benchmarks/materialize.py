@@ -32,7 +32,7 @@ AS_OF = datetime(2026, 11, 30)
 
 
 def _settings():
-    from hybrid_assets.settings import load_settings, require_services
+    from core.settings import load_settings, require_services
 
     settings = require_services(load_settings())
     if settings.profile != "hybrid":
@@ -49,7 +49,7 @@ def _object_store(settings):
 
 
 def _keys(n: int) -> dict[str, str]:
-    from hybrid_assets import catalog
+    from core import catalog
 
     # the same object keys as the platform's Feast sources, under the benchmark's own prefix, so that feature_repo.build()
     # points the platform's feature views at the benchmark files
@@ -58,7 +58,7 @@ def _keys(n: int) -> dict[str, str]:
 
 def make_data(n: int) -> None:
     """n customers with one snapshot each (the nightly load), every feature of both views."""
-    from hybrid_assets import catalog
+    from core import catalog
 
     settings = _settings()
     store = _object_store(settings)
@@ -86,8 +86,8 @@ def _feature_store(n: int, db: int):
     from feast import FeatureStore
     from feast.repo_config import RepoConfig
 
+    from core.settings import load_settings
     from feature_repo.repo import build
-    from hybrid_assets.settings import load_settings
     from resources.feature_store import FEAST_PROJECT, _redis_connection_string
 
     settings = load_settings()
@@ -118,7 +118,7 @@ def _feature_store(n: int, db: int):
 def _redis(db: int):
     import redis
 
-    from hybrid_assets.settings import load_settings
+    from core.settings import load_settings
 
     return redis.Redis.from_url(_with_db(load_settings().redis_url, str(db)))
 
@@ -133,7 +133,7 @@ def run_feast(n: int) -> dict:
 
 
 def run_ours(n: int) -> dict:
-    from hybrid_assets import catalog
+    from core import catalog
     from resources.online_loader import load_view
 
     _redis(OURS_DB).flushdb()

@@ -2,7 +2,7 @@
 
 Written the way a competent data scientist would write them in a notebook: boolean masks to cut each window,
 one ``groupby().agg()`` per window, ``merge`` onto the customer spine, ``fillna`` for customers without rows.
-Deliberately independent of ``hybrid_assets.catalog`` (and of Polars): it is the yardstick the catalog's
+Deliberately independent of ``core.catalog`` (and of Polars): it is the yardstick the catalog's
 computation is checked against, so it restates the definitions instead of importing them.
 
 Definitions (from the catalog's declarations): a snapshot ``as_of`` sees only rows strictly before it; a

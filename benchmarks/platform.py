@@ -26,7 +26,7 @@ def _with_db(url: str, db: str) -> str:
 
 def bench_env(customers: int = 20_000) -> dict[str, str]:
     """The environment of the benchmark platform (services from $HYBRID_HOME/services.env)."""
-    from hybrid_assets.settings import _read_env_file, load_settings
+    from core.settings import load_settings, read_env_file
 
     home = load_settings(apply_env_file=False).home
     services = home / "services.env"
@@ -34,7 +34,7 @@ def bench_env(customers: int = 20_000) -> dict[str, str]:
         raise SystemExit(
             f"{services} not found: the benchmarks run on the hybrid services; `make services` first"
         )
-    svc = _read_env_file(services)
+    svc = read_env_file(services)
     return {
         **svc,
         "HYBRID_PROFILE": "hybrid",
@@ -70,7 +70,7 @@ def _create_stores(env: dict[str, str]) -> None:
 
 def registry(env: dict[str, str]):
     """The benchmark platform's model registry (the process environment must hold ``env``: use_env)."""
-    from hybrid_assets.settings import load_settings
+    from core.settings import load_settings
     from resources.model_registry import ModelRegistry
     from resources.object_store import ObjectStore
 
@@ -93,7 +93,7 @@ def ensure_platform(env: dict[str, str]) -> Path:
         f"building the benchmark platform in {home} (hybrid demo, {env['HYBRID_BENCH_CUSTOMERS']} customers)"
     )
     subprocess.run(
-        [sys.executable, "-m", "hybrid_assets.cli", "demo", "--customers", env["HYBRID_BENCH_CUSTOMERS"]],
+        [sys.executable, "-m", "hybrid_cli.cli", "demo", "--customers", env["HYBRID_BENCH_CUSTOMERS"]],
         env={**os.environ, **env},
         check=True,
     )

@@ -102,8 +102,8 @@ def wrk(base: str, kind: str, connections: int, seconds: float, ids: Path, batch
 
 def _customer_ids(env: dict, path: Path, n: int = 5000) -> list[int]:
     """Customers that are in the online store (the latest feature snapshot)."""
-    from hybrid_assets import catalog
-    from hybrid_assets.settings import load_settings
+    from core import catalog
+    from core.settings import load_settings
     from resources.object_store import ObjectStore
 
     settings = load_settings()
@@ -181,14 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     ids_file = work / "customer_ids.txt"
     ids = _customer_ids(env, ids_file)
     base_env = {**os.environ, **env, "HYBRID_MODEL_POLL_SECONDS": "0.5", "HYBRID_LOG_LEVEL": "warning"}
-    from hybrid_assets.settings import FEATURE_REPO
+    from core.settings import FEATURE_REPO
     from resources.feature_store import REDIS_ENV, _redis_connection_string
 
     feast_env = {**base_env, REDIS_ENV: _redis_connection_string(env["HYBRID_REDIS_URL"])}
     ours_port, feast_port = _free_port(), _free_port()
     ours, feast = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{feast_port}"
     ours_cmd = [
-        sys.executable, "-m", "hybrid_assets.cli", "serve", "--port", str(ours_port),
+        sys.executable, "-m", "hybrid_cli.cli", "serve", "--port", str(ours_port),
         "--workers", str(args.workers), "--log-level", "warning",
     ]  # fmt: skip
     feast_cmd = [

@@ -58,7 +58,7 @@ def synthesize(n: int, rng: np.random.Generator):
     """``n`` rows: the 22 catalog features, ``churned`` and the true churn probability (``true_p``)."""
     import polars as pl
 
-    from hybrid_assets import catalog
+    from core import catalog
 
     plan = rng.choice(3, n, p=[0.5, 0.35, 0.15])
     rate = np.exp(rng.normal(np.log(0.11), 0.8, n)) * np.where(plan == 2, 1.25, 1.0)  # purchases per day
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    from hybrid_assets import catalog
+    from core import catalog
     from hybrid_assets.cloud import training
 
     features = catalog.feature_names()

@@ -94,7 +94,7 @@ def make_data(customers: int, days: int, labels: int, seed: int = 7) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from hybrid_assets import catalog
+    from core import catalog
     from resources.object_store import ROW_GROUP_ROWS
 
     root = data_dir(customers, days)
@@ -195,7 +195,7 @@ def normalized(joined):
     """The training_set asset's normalization of Feast's frame (hybrid_assets/cloud/assets.py)."""
     import polars as pl
 
-    from hybrid_assets import catalog
+    from core import catalog
 
     frame = pl.from_pandas(joined).with_columns(
         pl.col(catalog.EVENT_TS).dt.replace_time_zone(None).cast(pl.Datetime("us"))
@@ -214,7 +214,7 @@ def child(side: str, root: Path, output: Path | None, scheduler: str | None = No
 def _join_measured(side: str, root: Path, output: Path | None) -> dict:
     import polars as pl
 
-    from hybrid_assets import catalog
+    from core import catalog
 
     work = root / f"feast-{side}"
     store = _feature_store(root, STORES[side], work)
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     identical, why = same_frames(ours_frame, feast_frame)
     cluster, cluster_identical = None, None
     if not args.no_cluster:
-        from hybrid_assets.cluster import start_cluster, stop_cluster
+        from hybrid_cli.cluster import start_cluster, stop_cluster
 
         folder = bench_dir() / "training_set" / "cluster"
         cluster_frame = root / "cluster.parquet"

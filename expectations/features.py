@@ -3,8 +3,8 @@ cloud engagement features and the training set. Nothing here names a feature by 
 
 from __future__ import annotations
 
+from core import catalog
 from expectations.runner import ensure_context
-from hybrid_assets import catalog
 
 
 def feature_suite(view: str, name: str):

@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from expectations.redaction import mask, scrub
+from core.redaction import mask, scrub
 
 SAMPLE_SIZE = 5
 
@@ -102,7 +102,7 @@ def validate(frame: pl.DataFrame, suite, redact: Collection[str] = ()) -> SuiteR
 
     Values of the ``redact`` columns (the contracts' PII) never reach the result: an expectation on one of them
     reports counts, and its samples and observed value are masked. GX's own exception messages are scrubbed of
-    literal values (expectations/redaction.py), since the result goes to Dagster's event log."""
+    literal values (core/redaction.py), since the result goes to Dagster's event log."""
     batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame.to_pandas()})
     result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 20})
     outcomes = []

@@ -1,5 +1,5 @@
 """The Feast repo: entity ``customer``, one feature view per catalog view, and one feature service that both
-training and serving ask for. Schemas come from ``hybrid_assets.catalog``; nothing is declared twice.
+training and serving ask for. Schemas come from ``core.catalog``; nothing is declared twice.
 
 `feast apply` / `feast ui` read the module-level objects below, built for the active profile
 (``HYBRID_PROFILE``, ``HYBRID_HOME``). The platform itself calls :func:`build` with explicit settings.
@@ -12,9 +12,8 @@ from datetime import timedelta
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Float64, Int64
 
-from hybrid_assets import catalog
-from hybrid_assets.settings import load_settings
-from resources.object_store import ObjectStore
+from core import catalog
+from core.settings import load_settings, object_uri
 
 DESCRIPTIONS = {
     catalog.ACTIVITY_VIEW: "Purchase, support and account features computed on-prem next to the raw data "
@@ -25,7 +24,6 @@ DESCRIPTIONS = {
 
 def build(object_store_root: str, s3_endpoint: str | None = None) -> dict:
     """All Feast objects of the repo, keyed by name, reading from the given object store."""
-    store = ObjectStore(object_store_root, endpoint=s3_endpoint)
     customer = Entity(
         name=catalog.ENTITY,
         join_keys=[catalog.ENTITY_KEY],
@@ -36,7 +34,7 @@ def build(object_store_root: str, s3_endpoint: str | None = None) -> dict:
     for view, key in catalog.VIEW_OFFLINE_KEY.items():
         source = FileSource(
             name=f"{view}_source",
-            path=store.uri(key),
+            path=object_uri(object_store_root, key),
             timestamp_field=catalog.EVENT_TS,
             s3_endpoint_override=s3_endpoint,
         )

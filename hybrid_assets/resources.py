@@ -3,8 +3,8 @@ opened here). The cloud location gets no warehouse resource: the residency bound
 
 import dagster as dg
 
+from core.settings import Settings, load_settings
 from hybrid_assets.quality import QualityPolicy
-from hybrid_assets.settings import Settings, load_settings
 from resources.dask_cluster import DaskResource
 from resources.feature_store import FeatureStoreResource
 from resources.model_registry import ModelRegistryResource

@@ -98,7 +98,7 @@ def open_feature_store(home: str | Path, profile: str, redis_url: str | None = N
 
     if profile == "hybrid":
         os.environ[REDIS_ENV] = _redis_connection_string(redis_url or os.environ.get("HYBRID_REDIS_URL", ""))
-    from hybrid_assets.settings import FEATURE_REPO
+    from core.settings import FEATURE_REPO
 
     return FeatureStore(
         repo_path=str(FEATURE_REPO), fs_yaml_file=write_feature_store_yaml(home, profile, redis_url)

@@ -17,7 +17,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from expectations.redaction import scrub
+from core.redaction import scrub
+from core.settings import object_uri
 
 
 def _timeout_s() -> float:
@@ -30,7 +31,7 @@ ROW_GROUP_ROWS = 131_072
 
 class ObjectStoreError(RuntimeError):
     """The object store could not be reached; the message names it and its endpoint. The driver's own words
-    are scrubbed of literal values (expectations/redaction.py): on-prem steps pass this message to Dagster."""
+    are scrubbed of literal values (core/redaction.py): on-prem steps pass this message to Dagster."""
 
 
 class ObjectStore:
@@ -79,7 +80,7 @@ class ObjectStore:
 
     def uri(self, key: str) -> str:
         """Address a reader outside this class (Feast, Polars) uses for ``key``."""
-        return f"s3://{self._path(key)}" if self.is_s3 else self._path(key)
+        return object_uri(self.root, key)
 
     def exists(self, key: str) -> bool:
         return self._fs.get_file_info(self._path(key)).type != pafs.FileType.NotFound

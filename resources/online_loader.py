@@ -223,7 +223,7 @@ def _not_older_than_submitted(table: pa.Table, submitted: pa.Table | None, join_
     return table, submitted
 
 
-def _timestamp_nanos(raw: bytes | None) -> int:
+def timestamp_nanos(raw: bytes | None) -> int:
     """Nanoseconds since the epoch of a serialized ``google.protobuf.Timestamp`` (0 when absent)."""
     if not raw:
         return 0
@@ -334,7 +334,7 @@ class RedisOnlineWriter:
             buf, off = _slices(hmget)
             connection.send_packed_command([buf[off[0] : off[-1]]], check_health=False)
             stored = np.fromiter(
-                (_timestamp_nanos(reply[0]) for reply in _read_replies(connection, len(hmget))),
+                (timestamp_nanos(reply[0]) for reply in _read_replies(connection, len(hmget))),
                 dtype=np.int64,
                 count=len(hmget),
             )

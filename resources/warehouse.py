@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 from pydantic import Field
 
-from expectations.redaction import scrub
+from core.redaction import scrub
 
 SOURCE_TABLES = ("customers", "transactions", "support_tickets")
 PLATFORM_SCHEMA = "platform"
@@ -354,7 +354,7 @@ def _decode_numeric(table) -> pl.DataFrame:
 
 def _scrub(message: str, dsn: str) -> str:
     """A driver's message without the password and without the row values it may quote (WarehouseError's
-    text reaches Dagster's event log: expectations/redaction.py)."""
+    text reaches Dagster's event log: core/redaction.py)."""
     from urllib.parse import urlparse
 
     password = urlparse(dsn).password

@@ -38,8 +38,8 @@ from fastapi.routing import APIRoute
 from feast.protos.feast.types.Value_pb2 import Value
 from pydantic import BaseModel, Field
 
-from hybrid_assets import catalog
-from hybrid_assets.settings import Settings, load_settings
+from core import catalog
+from core.settings import Settings, load_settings
 from resources.feature_store import (
     describe_online_store,
     open_feature_store,
@@ -48,7 +48,7 @@ from resources.feature_store import (
 )
 from resources.model_registry import ModelRegistry
 from resources.object_store import ObjectStore
-from resources.online_loader import EntityKeyEncoder, _timestamp_nanos
+from resources.online_loader import EntityKeyEncoder, timestamp_nanos
 from serving import observability as obs
 
 log = logging.getLogger("hybrid.serving")
@@ -273,7 +273,7 @@ def _decode_value(raw: bytes | None):
 
 
 def _decode_seconds(raw: bytes | None) -> float | None:
-    return _timestamp_nanos(raw) / 1e9 if raw else None
+    return timestamp_nanos(raw) / 1e9 if raw else None
 
 
 class FeastSdkReader:

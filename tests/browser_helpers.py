@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 
-from hybrid_assets.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -78,8 +78,8 @@ def prepare_home(home: Path, customers: int, days: int) -> dict[str, str]:
 
     Returns the environment (with DAGSTER_HOME) for `dagster` commands on this home.
     """
-    from hybrid_assets.platform import prepare_dagster_home
-    from hybrid_assets.settings import load_settings
+    from core.settings import load_settings
+    from hybrid_cli.platform import prepare_dagster_home
 
     env = home_env(home)
     subprocess.run(

@@ -14,7 +14,7 @@ import io
 import sys
 from pathlib import Path
 
-from hybrid_assets.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 # artifact (without .png) -> file under docs/img/ that docs/ui-walkthrough.md shows
 DOCS_IMAGES = {

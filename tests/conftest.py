@@ -47,7 +47,7 @@ class Platform:
     env: dict = field(default_factory=dict)
 
     def generator(self):
-        from hybrid_assets.generator import Generator
+        from hybrid_cli.generator import Generator
 
         return Generator(self.home, self.warehouse(), self.object_store())
 
@@ -69,7 +69,7 @@ class Platform:
     def run(self, location: str, days: tuple | None = None, instance=None, **extra_env: str):
         """Run a location's refresh job (on ``instance``, by default the platform's); the on-prem one for the
         partition days ``(first, last)``, by default every arrival day."""
-        from hybrid_assets.platform import run_location
+        from hybrid_cli.platform import run_location
 
         with hybrid_env(self.home, **{**self.env, **extra_env}):
             return run_location(location, instance or self.instance, days=days)
@@ -78,7 +78,7 @@ class Platform:
 def build_platform(
     home: Path, customers: int, days: int, run: bool = True, env: dict | None = None
 ) -> Platform:
-    from hybrid_assets.settings import load_settings
+    from core.settings import load_settings
 
     env = dict(env or {})
     with hybrid_env(home, **env):
@@ -102,7 +102,7 @@ def build_platform(
 def persistent_instance(platform: Platform):
     """The home's own Dagster instance (SQLite under HYBRID_HOME/dagster, or PostgreSQL in the hybrid
     profile), as `hybrid demo` and the UI use it, with its compute logs; DAGSTER_HOME is restored after."""
-    from hybrid_assets.platform import dagster_instance
+    from hybrid_cli.platform import dagster_instance
 
     saved = os.environ.get("DAGSTER_HOME")
     try:
@@ -145,7 +145,7 @@ def running_server(home: Path, poll_seconds: float = 0.5, env: dict | None = Non
             [
                 sys.executable,
                 "-m",
-                "hybrid_assets.cli",
+                "hybrid_cli.cli",
                 "serve",
                 "--port",
                 str(port),
@@ -176,7 +176,9 @@ def running_server(home: Path, poll_seconds: float = 0.5, env: dict | None = Non
         proc.wait(timeout=20)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups (`make test` runs `-n 2 --dist loadgroup`)
+@pytest.hookimpl(
+    tryfirst=True
+)  # before pytest-xdist reads the groups (`make test` runs `-n 2 --dist loadgroup`)
 def pytest_collection_modifyitems(config, items):
     """Each test module runs on one xdist worker, so its module fixtures (a platform of its own) are built once;
     every test that uses the local services shares one group, because some of them stop PostgreSQL or Redis."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from expectations.raw import CUSTOMERS
+from core.contracts import CUSTOMERS
 
 
 def planted_customers(wh, tag: str) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -396,7 +396,7 @@ def test_reads_only_the_needed_columns_and_row_groups(tmp_path, monkeypatch):
 
 
 def _services() -> dict[str, str]:
-    from hybrid_assets.settings import REPO_ROOT, _read_env_file
+    from core.settings import REPO_ROOT, read_env_file
 
     path = Path(os.environ.get("HYBRID_SERVICES_ENV", REPO_ROOT / ".hybrid" / "services.env"))
     if not path.exists():
@@ -404,7 +404,7 @@ def _services() -> dict[str, str]:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    return _read_env_file(path)
+    return read_env_file(path)
 
 
 @pytest.fixture
@@ -455,7 +455,7 @@ def test_equals_the_file_store_on_s3(tmp_path, s3_bucket):
 def test_the_platforms_training_set_equals_the_file_stores(platform, tmp_path):
     """The training set the platform wrote (through this store, named in its feature_store.yaml) is the frame
     Feast's file store gives for the same labels, after the training_set asset's normalization."""
-    from hybrid_assets import catalog
+    from core import catalog
     from resources.feature_store import open_feature_store, write_feature_store_yaml
 
     home, settings = platform.home, platform.settings
@@ -465,7 +465,7 @@ def test_the_platforms_training_set_equals_the_file_stores(platform, tmp_path):
     assert f"type: {STORE_TYPE}" in text
     file_yaml = tmp_path / "feature_store.yaml"
     file_yaml.write_text(text.replace(f"type: {STORE_TYPE}", "type: file"))
-    from hybrid_assets.settings import FEATURE_REPO
+    from core.settings import FEATURE_REPO
 
     file_store = FeatureStore(repo_path=str(FEATURE_REPO), fs_yaml_file=file_yaml)
     assert file_store.config.offline_store.type == "file"

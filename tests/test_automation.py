@@ -10,12 +10,12 @@ import time
 import dagster as dg
 import pytest
 
-from hybrid_assets import catalog
+from core import catalog
+from core.settings import REPO_ROOT
 from hybrid_assets.cloud.assets import ASSETS as CLOUD_ASSETS
 from hybrid_assets.cloud.checks import CHECKS as CLOUD_CHECKS
 from hybrid_assets.onprem.assets import ASSETS as ONPREM_ASSETS
 from hybrid_assets.onprem.checks import CHECKS as ONPREM_CHECKS
-from hybrid_assets.settings import REPO_ROOT
 from tests.conftest import build_platform
 
 FOLLOWERS = {"marketing_engagement", "online_features", "training_set"}
@@ -67,7 +67,7 @@ def test_daemon_reruns_the_graph_after_new_onprem_rows(tmp_path):
         "HYBRID_PROFILE": "embedded",
         "HYBRID_AUC_TOLERANCE": "0.05",
     }
-    from hybrid_assets.platform import prepare_dagster_home
+    from hybrid_cli.platform import prepare_dagster_home
 
     env["DAGSTER_HOME"] = prepare_dagster_home(platform.settings)
     log = tmp_path / "daemon.log"

@@ -68,7 +68,7 @@ def _require_chromium() -> None:
 def _arrival_days(home) -> tuple[date, date]:
     """First and last arrival day (``ingested_at``) of the source transactions, within the partitions'
     range: what a newcomer backfills on a fresh home. Read before dagster dev holds the DuckDB file."""
-    from hybrid_assets.partitions import clamp
+    from core.days import clamp
     from resources.warehouse import DuckDBWarehouse
 
     first, last = (

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from hybrid_assets import catalog
+from core import catalog
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "features.md"
 

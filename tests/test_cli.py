@@ -11,8 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from hybrid_assets.generator import MARKETING_PREFIX, Generator, GeneratorStateError, undo_new_paths
-from hybrid_assets.settings import REPO_ROOT, ConfigError, load_settings
+from core.settings import REPO_ROOT, ConfigError, load_settings
+from hybrid_cli.generator import MARKETING_PREFIX, Generator, GeneratorStateError, undo_new_paths
 from resources.object_store import ObjectStore
 from resources.warehouse import DuckDBWarehouse
 
@@ -28,7 +28,7 @@ def _env(home: Path, **extra: str) -> dict[str, str]:
 
 def hybrid(home: Path, *args: str, **extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "hybrid_assets.cli", *args],
+        [sys.executable, "-m", "hybrid_cli.cli", *args],
         env=_env(home, **extra),
         cwd=REPO_ROOT,
         capture_output=True,

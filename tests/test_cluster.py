@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from hybrid_assets import catalog
+from core import catalog
 from hybrid_assets.cloud import training
-from hybrid_assets.cluster import start_cluster, stop_cluster
+from hybrid_cli.cluster import start_cluster, stop_cluster
 from resources.dask_cluster import cluster_client, worker_addresses
 from resources.feature_store import open_feature_store
 from tests.conftest import build_platform

@@ -18,7 +18,7 @@ import lightgbm as lgb
 import numpy as np
 import pytest
 
-from hybrid_assets import catalog
+from core import catalog
 from serving.app import INT64_MAX, MAX_BATCH, MAX_BODY_BYTES
 from tests.conftest import free_port, hybrid_env, running_server
 
@@ -275,7 +275,7 @@ def _registry(home: Path):
     from resources.object_store import ObjectStore
 
     with hybrid_env(home):
-        from hybrid_assets.settings import load_settings
+        from core.settings import load_settings
 
         return ModelRegistry(ObjectStore(load_settings().object_store_root))
 
@@ -315,8 +315,8 @@ def test_an_unexpected_error_is_a_json_500_and_the_log_stays_json(platform, know
 def _rebuild_online_store(home: Path, day) -> None:
     """What the cloud run does for a deleted online store (feast apply creates its tables in a new file, then
     the views are loaded), with the daily objects of an older ``day``: the values differ from before."""
+    from core.settings import load_settings
     from feature_repo.repo import build
-    from hybrid_assets.settings import load_settings
     from resources.feature_store import open_feature_store
     from resources.object_store import ObjectStore
     from resources.online_loader import load_view
@@ -428,7 +428,7 @@ def _serve(home: Path, port: int, tmp: Path, workers: int = 1) -> subprocess.Pop
             [
                 sys.executable,
                 "-m",
-                "hybrid_assets.cli",
+                "hybrid_cli.cli",
                 "serve",
                 "--port",
                 str(port),

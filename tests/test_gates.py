@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import polars as pl
 import pytest
 
-from hybrid_assets import catalog
+from core import catalog
 from resources.warehouse import QUARANTINE_TABLE
 from tests.conftest import build_platform, hybrid_env
 
@@ -202,7 +202,7 @@ def test_model_gate_blocks_a_worse_model(gated):
     gated.generator().append(days=7)  # a new labelled snapshot: the retraining policy trains a new version
     assert gated.run("onprem").success
     with hybrid_env(gated.home, HYBRID_AUC_FLOOR="0.999"):
-        from hybrid_assets.platform import run_location
+        from hybrid_cli.platform import run_location
 
         outcome = run_location("cloud", gated.instance)
     assert not outcome.success

@@ -17,9 +17,9 @@ from urllib.parse import urlparse, urlunparse
 import httpx
 import pytest
 
-from expectations.raw import CUSTOMERS
-from hybrid_assets import catalog
-from hybrid_assets.settings import REPO_ROOT, _read_env_file
+from core import catalog
+from core.contracts import CUSTOMERS
+from core.settings import REPO_ROOT, read_env_file
 from tests.conftest import build_platform, hybrid_env, persistent_instance, running_server
 from tests.residency_scan import (
     delete_planted,
@@ -44,7 +44,7 @@ def _services() -> dict[str, str]:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    return _read_env_file(path)
+    return read_env_file(path)
 
 
 def _with_db(url: str, db: str) -> str:
@@ -332,7 +332,7 @@ def test_s3_outage_fails_the_step_naming_the_endpoint_and_a_rerun_completes(hybr
 
 
 def test_postgres_outage_fails_naming_the_warehouse_and_a_rerun_completes(hybrid):
-    from hybrid_assets import services
+    from hybrid_cli import services
 
     paths = services.Paths(SERVICES_HOME / "services")
     services._pg_down(paths)
@@ -367,14 +367,14 @@ def test_redis_outage_fails_the_online_load_naming_redis_and_a_rerun_completes(h
 
 
 def test_dagster_storage_is_postgres(hybrid):
-    from hybrid_assets.platform import dagster_instance
+    from hybrid_cli.platform import dagster_instance
 
     saved = os.environ.get("DAGSTER_HOME")
     try:
         with hybrid_env(hybrid.home, **hybrid.env):
             instance = dagster_instance(hybrid.settings)
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-            from hybrid_assets.platform import run_location
+            from hybrid_cli.platform import run_location
 
             outcome = run_location("onprem", instance)
         assert outcome.success

@@ -4,9 +4,9 @@ from datetime import date
 
 import polars as pl
 
-from hybrid_assets import catalog
+from core import catalog
 from hybrid_assets.cloud import training
-from hybrid_assets.generator import true_churn_probability
+from hybrid_cli.generator import true_churn_probability
 
 
 def test_model_beats_naive_baselines(platform):

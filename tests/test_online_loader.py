@@ -16,13 +16,13 @@ from feast.type_map import python_values_to_proto_values
 from feast.value_type import ValueType
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from hybrid_assets import catalog
+from core import catalog
 from resources.online_loader import (
     EntityKeyEncoder,
-    _timestamp_nanos,
     encode_timestamps,
     encode_values,
     latest_per_entity,
+    timestamp_nanos,
 )
 
 
@@ -57,7 +57,7 @@ def test_timestamps_and_entity_keys_serialize_like_feast():
         ts.FromDatetime(moment.replace(tzinfo=UTC))
         assert raw == ts.SerializeToString()
         assert (s, n) == (ts.seconds, ts.nanos)
-        assert _timestamp_nanos(raw) == ts.seconds * 10**9 + ts.nanos
+        assert timestamp_nanos(raw) == ts.seconds * 10**9 + ts.nanos
     ids = np.array([0, 1, 42, 2**33, 10**12, -7], dtype=np.int64)
     ours = EntityKeyEncoder(catalog.ENTITY_KEY, "churn", 3).encode(ids).to_pylist()
     feast = [

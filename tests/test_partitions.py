@@ -8,8 +8,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from hybrid_assets import catalog
-from hybrid_assets.partitions import as_of
+from core import catalog
+from core.days import as_of
 from resources.warehouse import PLATFORM_SCHEMA, QUARANTINE_TABLE
 from tests.conftest import build_platform, hybrid_env
 
@@ -79,7 +79,7 @@ def test_a_backfill_over_a_date_range_is_one_run_of_parallel_processes(daily, tm
     first, last = _arrival_days(daily)
     lo, hi = last - timedelta(days=9), last - timedelta(days=5)
     before = {d: _day_state(daily, d)["export"] for d in (lo, hi)}
-    from hybrid_assets.platform import backfill_onprem
+    from hybrid_cli.platform import backfill_onprem
 
     with hybrid_env(daily.home, **daily.env), dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         ok, run_id = backfill_onprem(lo, hi, instance)  # what `hybrid backfill --start --end` runs

@@ -60,7 +60,7 @@ def test_generated_broken_rows_are_quarantined_with_a_warning(platform):
 
 
 def test_export_has_no_pii_and_only_catalog_columns(platform):
-    from hybrid_assets import catalog
+    from core import catalog
 
     export = platform.object_store().read_parquet(catalog.ACTIVITY_EXPORT_KEY)
     assert export.columns == [
@@ -89,7 +89,7 @@ def test_production_model_is_deployed_with_metadata(platform):
 def test_rerun_without_new_data_keeps_the_model_version(platform):
     """Retraining policy: same labelled snapshots -> no new version, deployment untouched. The training set
     is not rebuilt (same inputs), and the blocking model gate still gives its verdict: nothing to deploy."""
-    from hybrid_assets import catalog
+    from core import catalog
 
     before = platform.registry().versions()
     production = platform.registry().production()
@@ -107,7 +107,7 @@ def test_rerun_without_new_data_keeps_the_model_version(platform):
 
 
 def test_training_set_is_complete(platform):
-    from hybrid_assets import catalog
+    from core import catalog
 
     frame = platform.object_store().read_parquet(catalog.TRAINING_SET_KEY)
     labels = platform.object_store().read_parquet(catalog.LABELS_EXPORT_KEY)

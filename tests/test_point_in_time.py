@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from hybrid_assets import catalog
+from core import catalog
 
 
 def _training(platform) -> pl.DataFrame:

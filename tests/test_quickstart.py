@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from hybrid_assets.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 from tests.test_hybrid import _drop_database, _redis, _services, _with_db
 
 pytestmark = pytest.mark.hybrid

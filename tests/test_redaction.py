@@ -7,8 +7,9 @@ from datetime import date
 import polars as pl
 import pytest
 
-from expectations.raw import CUSTOMERS, KNOWN_NAMES, PII_COLUMNS
-from expectations.redaction import redact_row, scrub
+from core.contracts import CUSTOMERS, KNOWN_NAMES, PII_COLUMNS
+from core.redaction import redact_row, scrub
+from expectations.raw import suite as raw_suite
 from expectations.runner import validate
 
 EMAIL, NAME, PHONE, BIRTH = "zelda.quux@leak.example", "Zelda Quux", "+1-555-321-9876", "1977-07-07"
@@ -69,13 +70,13 @@ def _customers(email: str) -> pl.DataFrame:
 def test_a_failing_pii_expectation_reports_counts_and_no_values():
     """A malformed e-mail fails the customers contract; GX's sample of the bad values never leaves."""
     bad = "zelda.quux#leak.example"
-    result = validate(_customers(bad), CUSTOMERS.suite(), redact=CUSTOMERS.pii)
+    result = validate(_customers(bad), raw_suite(CUSTOMERS), redact=CUSTOMERS.pii)
     failed = [o for o in result.failed if o.column == "email"]
     assert failed and failed[0].unexpected_count == 1
     text = result.summary() + result.table_markdown() + repr(result.outcomes)
     assert bad not in text and "<redacted: email>" in text
     # without the redaction GX would have published it: the test would notice a GX that stops sampling
-    assert bad in validate(_customers(bad), CUSTOMERS.suite()).summary()
+    assert bad in validate(_customers(bad), raw_suite(CUSTOMERS)).summary()
 
 
 def test_the_step_wrapper_scrubs_foreign_errors_and_passes_the_platforms_own():

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from hybrid_assets import catalog
+from core import catalog
 from resources.warehouse import QUARANTINE_TABLE
 from tests.conftest import build_platform, persistent_instance
 from tests.residency_scan import leaks, pii_values, planted_customers, texts_of
@@ -30,7 +30,7 @@ def audited(tmp_path_factory):
 def _cli(platform, *args: str) -> str:
     env = {**os.environ, "HYBRID_HOME": str(platform.home), "HYBRID_PROFILE": "embedded"}
     done = subprocess.run(
-        [sys.executable, "-m", "hybrid_assets.cli", *args],
+        [sys.executable, "-m", "hybrid_cli.cli", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -4,7 +4,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from hybrid_assets import catalog
+from core import catalog
 from hybrid_assets.cloud import drift
 from hybrid_assets.cloud.sensors import evaluate_retraining
 

@@ -6,7 +6,7 @@ import httpx
 import lightgbm as lgb
 import polars as pl
 
-from hybrid_assets import catalog
+from core import catalog
 from hybrid_assets.cloud.checks import latest_offline_features
 from resources.object_store import ObjectStoreResource
 from tests.conftest import running_server

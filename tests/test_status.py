@@ -1,4 +1,4 @@
-"""`hybrid status` (hybrid_assets/status.py): a materialized home, an empty home, the status logic on a
+"""`hybrid status` (hybrid_cli/status.py): a materialized home, an empty home, the status logic on a
 small instance with a partitioned asset, a warning and a skipped check, and --strict after a failed run, a
 killed run and a failed ERROR check."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from hybrid_assets import status
+from hybrid_cli import status
 from tests.conftest import free_port, hybrid_env, running_server
 from tests.test_pipeline import CLOUD_ASSETS, ONPREM_ASSETS
 
@@ -45,7 +45,7 @@ def hybrid_status(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HYBRID_HOME": str(home), "HYBRID_PROFILE": "embedded"}
     env.pop("DAGSTER_HOME", None)
     return subprocess.run(
-        [sys.executable, "-m", "hybrid_assets.cli", "status", *args],
+        [sys.executable, "-m", "hybrid_cli.cli", "status", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -75,7 +75,7 @@ def status_home(platform) -> Path:
     """The session platform runs on an ephemeral Dagster instance; write its runs and events into the home's
     own instance ($HYBRID_HOME/dagster), where `hybrid demo` would have written them, so that a separate
     `hybrid status` process can read them."""
-    from hybrid_assets.platform import DAGSTER_YAML
+    from hybrid_cli.platform import DAGSTER_YAML
 
     dagster_home = platform.settings.dagster_home
     dagster_home.mkdir(parents=True, exist_ok=True)
@@ -286,8 +286,8 @@ def _job(name: str, fail: bool = False, wait_s: float = 0) -> dg.JobDefinition:
 
 def _home_instance(home: Path, monkeypatch) -> dg.DagsterInstance:
     """The persistent instance of ``home`` ($HYBRID_HOME/dagster), as `hybrid demo` creates it."""
-    from hybrid_assets.platform import dagster_instance
-    from hybrid_assets.settings import load_settings
+    from core.settings import load_settings
+    from hybrid_cli.platform import dagster_instance
 
     monkeypatch.setenv("DAGSTER_HOME", str(home / "dagster"))  # restored after the test
     with hybrid_env(home):
@@ -332,7 +332,7 @@ def test_strict_names_the_failed_latest_run_of_a_job_and_a_later_success_clears_
     """The platform's cloud_refresh, run on a home with no data, fails at its first step: `--strict` exits 1
     and names the job, the run and when. A run of it still in progress does not clear that; a later
     successful run does."""
-    from hybrid_assets.platform import run_location
+    from hybrid_cli.platform import run_location
 
     home = tmp_path / "home"
     instance = _home_instance(home, monkeypatch)

@@ -12,9 +12,9 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from hybrid_assets import catalog
+from core import catalog
+from core.days import as_of
 from hybrid_assets.cloud import gate, training
-from hybrid_assets.partitions import as_of
 from hybrid_assets.quality import QualityPolicy
 from resources.dask_cluster import DaskResource, worker_addresses
 from resources.feature_store import FeatureStoreResource
@@ -50,10 +50,10 @@ FOLLOW_UPSTREAM = (EAGER | FILL_MISSING) & DEPS_PRESENT & _A.all_deps_blocking_c
 
 def _repo_version() -> str:
     """Code version of the Feast repo: changes when the catalog or the repo definition changes."""
-    from hybrid_assets.settings import FEATURE_REPO, REPO_ROOT
+    from core.settings import FEATURE_REPO, REPO_ROOT
 
     digest = hashlib.sha256()
-    for path in (REPO_ROOT / "hybrid_assets" / "catalog.py", FEATURE_REPO / "repo.py"):
+    for path in (REPO_ROOT / "core" / "catalog.py", FEATURE_REPO / "repo.py"):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 

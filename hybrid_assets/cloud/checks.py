@@ -6,9 +6,9 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from core import catalog
 from expectations import features as suites
 from expectations.runner import validate
-from hybrid_assets import catalog
 from hybrid_assets.cloud.assets import MARKETING_CURATED_KEY, newest_feature_rows
 from hybrid_assets.quality import gx_check_result
 from resources.feature_store import FeatureStoreResource

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from hybrid_assets import catalog
+from core import catalog
 
 # 6 x 4.5 inches at 80 dpi: 480 x 360 pixels in 32 colours, about 10 kB per plot, so that the base64 in the
 # Dagster metadata stays small

@@ -50,7 +50,7 @@ def evaluate_retraining(
     import lightgbm as lgb
     import polars as pl
 
-    from hybrid_assets import catalog
+    from core import catalog
     from hybrid_assets.cloud import training
 
     pointer = registry.production()

@@ -9,7 +9,7 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
-from hybrid_assets import catalog
+from core import catalog
 
 HOLDOUT_SNAPSHOTS = 2
 PARAMS = {

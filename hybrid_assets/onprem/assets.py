@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 import polars as pl
 
-from expectations import features as feature_suites
-from expectations.raw import (
+from core import catalog
+from core.contracts import (
     CONTRACTS,
     DUPLICATE_KEY,
     PII_COLUMNS,
@@ -19,11 +19,12 @@ from expectations.raw import (
     arrival_cutoff,
     type_matches,
 )
+from core.days import FIRST_DAY, as_of, day_key
+from expectations import features as feature_suites
 from expectations.runner import validate
-from hybrid_assets import catalog
 from hybrid_assets.onprem import features as onprem_features
 from hybrid_assets.onprem.residency import scrubbed
-from hybrid_assets.partitions import DAILY, FIRST_DAY, PREVIOUS_DAYS, SINGLE_RUN, as_of, day_key, run_days
+from hybrid_assets.partitions import DAILY, PREVIOUS_DAYS, SINGLE_RUN, run_days
 from resources.dask_cluster import DaskResource
 from resources.object_store import ObjectStoreResource
 from resources.warehouse import NO_ARRIVAL_DAY, PLATFORM_SCHEMA, WarehouseResource, Window
@@ -230,7 +231,7 @@ def rows_before_first_day(wh, contract: TableContract) -> int:
 def before_first_day_message(contract: TableContract, count: int) -> str:
     return (
         f"{count} {contract.table} rows arrived before the first partition day {FIRST_DAY} and are not loaded "
-        "(hybrid_assets/partitions.py FIRST_DAY)"
+        "(core/days.py FIRST_DAY)"
     )
 
 

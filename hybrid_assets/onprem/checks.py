@@ -7,11 +7,13 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
+from core import catalog
+from core.contracts import CONTRACTS, PII_COLUMNS, TableContract
+from core.days import as_of, day_key, days_from_tags
+from core.redaction import redact_row
 from expectations import features as feature_suites
-from expectations.raw import CONTRACTS, PII_COLUMNS, TableContract
-from expectations.redaction import redact_row
+from expectations.raw import suite as raw_suite
 from expectations.runner import validate
-from hybrid_assets import catalog
 from hybrid_assets.onprem.assets import (
     EXPORT_FEATURES_KEY,
     EXPORT_LABELS_KEY,
@@ -19,7 +21,6 @@ from hybrid_assets.onprem.assets import (
     rows_before_first_day,
 )
 from hybrid_assets.onprem.residency import scrubbed
-from hybrid_assets.partitions import as_of, day_key, days_from_tags
 from hybrid_assets.quality import QualityPolicy, gx_check_result
 from resources.object_store import ObjectStoreResource
 from resources.warehouse import NO_ARRIVAL_DAY, PLATFORM_SCHEMA, QUARANTINE_TABLE, WarehouseResource
@@ -46,7 +47,7 @@ def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
         wh = warehouse.client()
         accepted = wh.query(f"select * from {PLATFORM_SCHEMA}.{contract.table}")
         # the whole table: keys stay unique across partitions
-        result = validate(accepted, contract.suite(), redact=contract.pii)
+        result = validate(accepted, raw_suite(contract), redact=contract.pii)
         days = _days(context, contract.partition_column is not None)
         where, params = "source_table = ?", [contract.table]
         if days:  # the quarantine share of the days this run loaded

@@ -14,7 +14,7 @@ import uuid
 
 import polars as pl
 
-from hybrid_assets import catalog
+from core import catalog
 
 
 def compute_days(spine: pl.DataFrame, sources: dict[str, pl.DataFrame], people: pl.DataFrame) -> pl.DataFrame:

@@ -8,7 +8,7 @@ cloud database that the UI shows to anyone. So every on-prem step body and the o
 - a failure the platform composed itself (``dg.Failure``, ``WarehouseError``, ``ObjectStoreError``) names
   tables, columns, counts, reasons and the service's address only, and passes unchanged;
 - any other exception (a database driver's, Polars', GX's) is replaced by an :class:`OnpremStepError` whose
-  message is the original one scrubbed of literal values (``expectations.redaction.scrub``), with its cause
+  message is the original one scrubbed of literal values (``core.redaction.scrub``), with its cause
   and context cut off. The unscrubbed message and traceback are kept on-prem, in ``platform.step_errors`` of
   the warehouse, under the error id the scrubbed message gives (``hybrid errors ID`` prints them there).
 """
@@ -21,8 +21,8 @@ import uuid
 
 import dagster as dg
 
-from expectations.raw import KNOWN_NAMES
-from expectations.redaction import scrub
+from core.contracts import KNOWN_NAMES
+from core.redaction import scrub
 from resources.object_store import ObjectStoreError
 from resources.warehouse import PLATFORM_SCHEMA, WarehouseError
 

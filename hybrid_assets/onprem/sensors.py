@@ -7,9 +7,9 @@ from datetime import date, datetime
 
 import dagster as dg
 
-from expectations.raw import arrival_cutoff
+from core.contracts import arrival_cutoff
+from core.days import clamp, range_tags
 from hybrid_assets.onprem.residency import scrubbed
-from hybrid_assets.partitions import clamp, range_tags
 from resources.warehouse import WarehouseError, WarehouseResource
 
 # The transactions' watermark ignores arrival times in the future (a loader with a wrong clock): such a row is

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from expectations.raw import CATEGORIES, CHANNELS, CUSTOMERS, PLANS, REGIONS, SEVERITIES
-from hybrid_assets.catalog import ACTIVE_DAYS, LABEL_HORIZON_DAYS
+from core.catalog import ACTIVE_DAYS, LABEL_HORIZON_DAYS
+from core.contracts import CATEGORIES, CHANNELS, CUSTOMERS, PLANS, REGIONS, SEVERITIES
 from resources.object_store import ObjectStore
 
 MARKETING_PREFIX = "sources/marketing_events/"

@@ -19,11 +19,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FEATURE_REPO = REPO_ROOT / "feature_repo"
 
 
+def object_uri(root: str, key: str) -> str:
+    """The address of ``key`` in the object store at ``root`` (``s3://bucket/prefix`` or a local folder) that a
+    reader outside the platform (Feast, Polars) uses."""
+    root = root.rstrip("/")
+    base = root if root.startswith("s3://") else str(Path(root).resolve())
+    return f"{base}/{key.lstrip('/')}"
+
+
 class ConfigError(ValueError):
     """The configuration is incomplete or contradictory; the message says which variable to set."""
 
 
-def _read_env_file(path: Path) -> dict[str, str]:
+def read_env_file(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     if not path.is_file():
         return values
@@ -179,9 +187,9 @@ def load_settings(
     if problem:
         raise ConfigError(problem)
     env_file = home / "services.env"
-    from_file = _read_env_file(env_file)
-    # the local Dask clusters of `hybrid cluster up` (hybrid_assets/cluster.py), read like services.env
-    merged = {**from_file, **_read_env_file(home / "cluster.env"), **env}
+    from_file = read_env_file(env_file)
+    # the local Dask clusters of `hybrid cluster up` (hybrid_cli/cluster.py), read like services.env
+    merged = {**from_file, **read_env_file(home / "cluster.env"), **env}
     problems = []
     profile = (merged.get("HYBRID_PROFILE") or "").strip() or "embedded"
     if profile not in PROFILES:

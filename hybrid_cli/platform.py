@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from hybrid_assets.settings import Settings
+from core.settings import Settings
 
 DAGSTER_YAML = {
     "embedded": """# Embedded profile: a local Dagster instance (SQLite storage) under HYBRID_HOME.
@@ -109,8 +109,8 @@ def run_location(
     job runs the partition days ``days`` (first, last) in one run; by default every arrival day.
     ``log_level``: the level of Dagster's console logger for this run (by default DEBUG: every event); the
     event log in the instance is complete whatever it is."""
-    from hybrid_assets.partitions import range_tags
-    from hybrid_assets.settings import load_settings
+    from core.days import range_tags
+    from core.settings import load_settings
 
     tags = {"launched_by": "hybrid demo"}
     if location == "onprem":
@@ -160,7 +160,7 @@ def onprem_refresh_job():
 def backfill_onprem(first, last, instance: dg.DagsterInstance) -> tuple[bool, str]:
     """Materialize the on-prem partitions ``first``..``last`` as one run with the multiprocess executor, as
     a backfill from the UI does; the run shows in the UI. Returns (success, run id)."""
-    from hybrid_assets.partitions import range_tags
+    from core.days import range_tags
 
     tags = {"launched_by": "hybrid backfill", **range_tags(first, last)}
     with dg.execute_job(dg.reconstructable(onprem_refresh_job), instance=instance, tags=tags) as result:

@@ -324,7 +324,7 @@ def features_markdown() -> str:
     lines = [
         "# Features",
         "",
-        "Generated from `hybrid_assets/catalog.py` by `hybrid docs`; do not edit by hand.",
+        "Generated from `core/catalog.py` by `hybrid docs`; do not edit by hand.",
         "",
         f"Feature service `{FEATURE_SERVICE}` = every feature below; entity `{ENTITY}` ({ENTITY_KEY}).",
         "",

@@ -32,7 +32,7 @@ def site_dir(home: Path, site: str) -> Path:
 
 
 def _spawn(args: list[str], log: Path, env: dict) -> int:
-    from hybrid_assets.settings import REPO_ROOT
+    from core.settings import REPO_ROOT
 
     with open(log, "ab") as out:
         proc = subprocess.Popen(
@@ -49,7 +49,7 @@ def _spawn(args: list[str], log: Path, env: dict) -> int:
 def start_cluster(folder: Path, workers: int = 2, env: dict | None = None, timeout: float = 90) -> str:
     """A scheduler and ``workers`` worker processes (one thread each) on loopback; returns the scheduler's
     address once every worker has joined. The processes' pids are kept in ``folder/pids.json``."""
-    from hybrid_assets.settings import REPO_ROOT
+    from core.settings import REPO_ROOT
 
     folder.mkdir(parents=True, exist_ok=True)
     scheduler_file = folder / "scheduler.json"

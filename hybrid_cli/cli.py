@@ -14,8 +14,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from hybrid_assets.settings import FEATURE_REPO, ConfigError, Settings, require_services
-from hybrid_assets.settings import load_settings as _load_settings
+from core.settings import FEATURE_REPO, ConfigError, Settings, require_services
+from core.settings import load_settings as _load_settings
 
 DEFAULT_CUSTOMERS, DEFAULT_DAYS, DEFAULT_SEED, DEFAULT_START = 20_000, 180, 7, date(2026, 4, 1)
 
@@ -27,7 +27,7 @@ def load_settings(writable: bool = False) -> Settings:
 
 
 def _generator(settings: Settings):
-    from hybrid_assets.generator import Generator
+    from hybrid_cli.generator import Generator
     from resources.object_store import ObjectStore
     from resources.warehouse import warehouse_for
 
@@ -46,7 +46,7 @@ def _restore_marketing(gen) -> None:
 
 def cmd_generate(args) -> int:
     settings = load_settings(writable=True)
-    from hybrid_assets.generator import undo_new_paths
+    from hybrid_cli.generator import undo_new_paths
 
     with undo_new_paths(settings.home):  # a failed first generation leaves the home as it was
         gen = _generator(settings)
@@ -77,7 +77,7 @@ def cmd_generate(args) -> int:
 
 
 def cmd_truth(args) -> int:
-    from hybrid_assets.generator import true_churn_probability
+    from hybrid_cli.generator import true_churn_probability
     from resources.warehouse import warehouse_for
 
     settings = load_settings()
@@ -123,7 +123,7 @@ def cmd_backfill(args) -> int:
         print(f"hybrid backfill: error: --end {last} is before --start {first}", file=sys.stderr)
         return 2
     settings = load_settings(writable=True)
-    from hybrid_assets.platform import backfill_onprem, dagster_instance
+    from hybrid_cli.platform import backfill_onprem, dagster_instance
 
     print(f"backfilling the on-prem partitions {first} .. {last} (profile {settings.profile}) in one run ...")
     ok, run_id = backfill_onprem(first, last, dagster_instance(settings))
@@ -144,8 +144,8 @@ def _quiet_dagster() -> None:
 
 def cmd_demo(args) -> int:
     settings = load_settings(writable=True)
-    from hybrid_assets.generator import undo_new_paths
-    from hybrid_assets.platform import dagster_instance, run_location
+    from hybrid_cli.generator import undo_new_paths
+    from hybrid_cli.platform import dagster_instance, run_location
 
     if not args.verbose:
         _quiet_dagster()
@@ -214,7 +214,7 @@ def cmd_demo(args) -> int:
 def _demo_prediction(settings: Settings, cloud) -> int:
     import httpx
 
-    from hybrid_assets.catalog import LABELS_EXPORT_KEY
+    from core.catalog import LABELS_EXPORT_KEY
     from resources.object_store import ObjectStore
 
     customer = int(
@@ -224,7 +224,7 @@ def _demo_prediction(settings: Settings, cloud) -> int:
     )
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "hybrid_assets.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "hybrid_cli.cli", "serve", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -261,8 +261,8 @@ def cmd_serve(args) -> int:
 
 
 def cmd_docs(args) -> int:
-    from hybrid_assets import catalog
-    from hybrid_assets.settings import REPO_ROOT
+    from core import catalog
+    from core.settings import REPO_ROOT
 
     target = REPO_ROOT / "docs" / "features.md"
     target.parent.mkdir(exist_ok=True)
@@ -274,8 +274,8 @@ def cmd_docs(args) -> int:
 def cmd_ui(args) -> int:
     import os
 
-    from hybrid_assets.platform import prepare_dagster_home
-    from hybrid_assets.settings import REPO_ROOT
+    from core.settings import REPO_ROOT
+    from hybrid_cli.platform import prepare_dagster_home
 
     settings = load_settings(writable=True)
     cmd_feast_config(args)
@@ -288,7 +288,7 @@ def cmd_ui(args) -> int:
 
 
 def cmd_services(args) -> int:
-    from hybrid_assets import services
+    from hybrid_cli import services
 
     home = _load_settings(apply_env_file=False, writable=args.action == "up").home
     if args.action == "up":
@@ -299,7 +299,7 @@ def cmd_services(args) -> int:
 
 
 def cmd_cluster(args) -> int:
-    from hybrid_assets import cluster
+    from hybrid_cli import cluster
 
     home = _load_settings(apply_env_file=True, writable=True).home  # workers inherit services.env's S3 keys
     if args.action == "up":
@@ -364,7 +364,7 @@ def cmd_errors(args) -> int:
 
 def cmd_status(args) -> int:
     _load_settings()  # a bad setting: one line on stderr and exit 2 (main), like every command
-    from hybrid_assets import status
+    from hybrid_cli import status
 
     return status.main(
         url=args.url,
@@ -424,7 +424,7 @@ def _day(text: str) -> date:
 
 def _known_errors() -> tuple[type[Exception], ...]:
     """Errors whose message says it all (the data or a service, not a bug): one line, exit 1."""
-    from hybrid_assets.generator import GeneratorStateError
+    from hybrid_cli.generator import GeneratorStateError
     from resources.object_store import ObjectStoreError
     from resources.warehouse import WarehouseError
 

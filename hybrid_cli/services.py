@@ -68,9 +68,9 @@ def _as_postgres(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 
 def _load_secrets(paths: Paths) -> dict[str, str]:
-    from hybrid_assets.settings import _read_env_file
+    from core.settings import read_env_file
 
-    values = _read_env_file(paths.secrets)
+    values = read_env_file(paths.secrets)
     changed = False
     for key, make in (
         ("PG_PASSWORD", lambda: secrets.token_urlsafe(18)),

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from hybrid_assets.settings import ConfigError, Settings, load_settings
+from core.settings import ConfigError, Settings, load_settings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 HTTP_TIMEOUT_S = 2.0
@@ -359,7 +359,7 @@ def collect(
         report["dagster_instance"] = "none yet: nothing has run on this home (`hybrid demo` or `make ui`)"
     else:
         try:
-            from hybrid_assets.platform import dagster_instance
+            from hybrid_cli.platform import dagster_instance
 
             if settings.profile == "hybrid":
                 _check_dagster_postgres()
