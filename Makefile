@@ -58,9 +58,9 @@ ui: env
 serve: env
 	$(VENV)/bin/hybrid serve
 
-feast-ui: env
+feast-ui: env ## the Feast UI over the active profile's Feast repo, $HYBRID_HOME/feast (written by feast-config)
 	$(VENV)/bin/hybrid feast-config
-	cd feature_repo && ../$(VENV)/bin/feast ui
+	$(VENV)/bin/feast -c "$${HYBRID_HOME:-$(CURDIR)/.hybrid}/feast" ui -h 127.0.0.1
 
 clean:
 	rm -rf "$${HYBRID_HOME:-$(CURDIR)/.hybrid}"

@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from benchmarks.common import peak_rss_mb, print_table, run_measured, write_result
-from benchmarks.platform import _with_db
+from benchmarks.platform import with_db
 
 FEAST_DB, OURS_DB = 14, 15
 PREFIX = "bench/materialize"
@@ -88,11 +88,11 @@ def _feature_store(n: int, db: int):
 
     from core.settings import load_settings
     from feature_repo.repo import build
-    from resources.feature_store import FEAST_PROJECT, _redis_connection_string
+    from resources.feature_store import FEAST_PROJECT, redis_connection_string
 
     settings = load_settings()
     root = f"{settings.object_store_root}/{PREFIX}/{n}"
-    redis_url = _with_db(settings.redis_url, str(db))
+    redis_url = with_db(settings.redis_url, str(db))
     home = settings.home / "bench" / "feast"
     home.mkdir(parents=True, exist_ok=True)
     config = RepoConfig(
@@ -104,7 +104,7 @@ def _feature_store(n: int, db: int):
             "cache_ttl_seconds": 0,
         },
         offline_store={"type": "file"},
-        online_store={"type": "redis", "connection_string": _redis_connection_string(redis_url)},
+        online_store={"type": "redis", "connection_string": redis_connection_string(redis_url)},
         entity_key_serialization_version=3,
         repo_path=str(home),
     )
@@ -120,7 +120,7 @@ def _redis(db: int):
 
     from core.settings import load_settings
 
-    return redis.Redis.from_url(_with_db(load_settings().redis_url, str(db)))
+    return redis.Redis.from_url(with_db(load_settings().redis_url, str(db)))
 
 
 def run_feast(n: int) -> dict:

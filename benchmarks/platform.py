@@ -20,7 +20,7 @@ BENCH_DB, BENCH_DAGSTER_DB, BENCH_BUCKET, BENCH_REDIS_DB = (
 )
 
 
-def _with_db(url: str, db: str) -> str:
+def with_db(url: str, db: str) -> str:
     return urlunparse(urlparse(url)._replace(path=f"/{db}"))
 
 
@@ -39,10 +39,10 @@ def bench_env(customers: int = 20_000) -> dict[str, str]:
         **svc,
         "HYBRID_PROFILE": "hybrid",
         "HYBRID_HOME": str(home / "bench" / "platform"),
-        "HYBRID_ONPREM_DSN": _with_db(svc["HYBRID_ONPREM_DSN"], BENCH_DB),
-        "HYBRID_DAGSTER_PG_URL": _with_db(svc["HYBRID_DAGSTER_PG_URL"], BENCH_DAGSTER_DB),
+        "HYBRID_ONPREM_DSN": with_db(svc["HYBRID_ONPREM_DSN"], BENCH_DB),
+        "HYBRID_DAGSTER_PG_URL": with_db(svc["HYBRID_DAGSTER_PG_URL"], BENCH_DAGSTER_DB),
         "HYBRID_S3_BUCKET": BENCH_BUCKET,
-        "HYBRID_REDIS_URL": _with_db(svc["HYBRID_REDIS_URL"], BENCH_REDIS_DB),
+        "HYBRID_REDIS_URL": with_db(svc["HYBRID_REDIS_URL"], BENCH_REDIS_DB),
         "HYBRID_BENCH_CUSTOMERS": str(customers),
     }
 
@@ -51,7 +51,7 @@ def _create_stores(env: dict[str, str]) -> None:
     import boto3
     import psycopg
 
-    admin = _with_db(env["HYBRID_ONPREM_DSN"], "postgres")
+    admin = with_db(env["HYBRID_ONPREM_DSN"], "postgres")
     with psycopg.connect(admin, autocommit=True) as con:
         existing = {r[0] for r in con.execute("select datname from pg_database")}
         for db in (BENCH_DB, BENCH_DAGSTER_DB):

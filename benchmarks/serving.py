@@ -182,9 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     ids = _customer_ids(env, ids_file)
     base_env = {**os.environ, **env, "HYBRID_MODEL_POLL_SECONDS": "0.5", "HYBRID_LOG_LEVEL": "warning"}
     from core.settings import FEATURE_REPO
-    from resources.feature_store import REDIS_ENV, _redis_connection_string
+    from resources.feature_store import REDIS_ENV, redis_connection_string
 
-    feast_env = {**base_env, REDIS_ENV: _redis_connection_string(env["HYBRID_REDIS_URL"])}
+    feast_env = {**base_env, REDIS_ENV: redis_connection_string(env["HYBRID_REDIS_URL"])}
     ours_port, feast_port = _free_port(), _free_port()
     ours, feast = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{feast_port}"
     ours_cmd = [

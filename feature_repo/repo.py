@@ -1,8 +1,10 @@
 """The Feast repo: entity ``customer``, one feature view per catalog view, and one feature service that both
 training and serving ask for. Schemas come from ``core.catalog``; nothing is declared twice.
 
-`feast apply` / `feast ui` read the module-level objects below, built for the active profile
-(``HYBRID_PROFILE``, ``HYBRID_HOME``). The platform itself calls :func:`build` with explicit settings.
+Importing this module builds nothing and reads no setting: :func:`build` makes the objects for a given object
+store. The platform calls it with its resource's settings; the Feast CLI (``feast -c $HYBRID_HOME/feast plan``,
+``apply``, ``ui``) imports the definitions file that ``hybrid feast-config`` generates next to the profile's
+``feature_store.yaml`` (``resources/feature_store.py``), which calls it with that profile's values written in.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueT
 from feast.types import Float64, Int64
 
 from core import catalog
-from core.settings import load_settings, object_uri
+from core.settings import object_uri
 
 DESCRIPTIONS = {
     catalog.ACTIVITY_VIEW: "Purchase, support and account features computed on-prem next to the raw data "
@@ -60,12 +62,3 @@ def build(object_store_root: str, s3_endpoint: str | None = None) -> dict:
         description="Everything the churn model needs; training and serving both ask for this service.",
     )
     return {o.name: o for o in [customer, *views, service]}
-
-
-# Module-level objects for the Feast CLI (`feast apply`, `feast ui`) run inside this folder.
-_settings = load_settings()
-_objects = build(_settings.object_store_root, _settings.s3_endpoint)
-customer = _objects[catalog.ENTITY]
-customer_activity = _objects[catalog.ACTIVITY_VIEW]
-marketing_engagement = _objects[catalog.ENGAGEMENT_VIEW]
-churn_prediction = _objects[catalog.FEATURE_SERVICE]

@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from expectations.runner import SuiteResult
+from expectations.runner import SuiteResult, validate
+from resources.object_store import ObjectStoreResource
 
 
 class QualityPolicy(dg.ConfigurableResource):
@@ -47,3 +48,13 @@ def gx_check_result(
             description=f"{result.suite}: " + "; ".join(warnings),
         )
     return dg.AssetCheckResult(passed=True, metadata=meta, description=result.summary())
+
+
+def parquet_check(asset: str, key: str, suite_fn, description: str) -> dg.AssetChecksDefinition:
+    """A blocking check that runs a GX suite on an object (or a folder of daily objects) in the object store."""
+
+    @dg.asset_check(asset=asset, name=f"{asset}_contract", blocking=True, description=description)
+    def _check(object_store: ObjectStoreResource) -> dg.AssetCheckResult:
+        return gx_check_result(validate(object_store.client().read_parquet(key), suite_fn()))
+
+    return _check

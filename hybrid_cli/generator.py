@@ -33,9 +33,8 @@ import polars as pl
 
 from core.catalog import ACTIVE_DAYS, LABEL_HORIZON_DAYS
 from core.contracts import CATEGORIES, CHANNELS, CUSTOMERS, PLANS, REGIONS, SEVERITIES
+from hybrid_assets.cloud.marketing import MARKETING_PREFIX
 from resources.object_store import ObjectStore
-
-MARKETING_PREFIX = "sources/marketing_events/"
 
 FIRST = "Ada Alan Grace Linus Ken Barbara Edsger Frances Donald Margaret John Radia Tim Sophie Guido Anita".split()
 LAST = "Lovelace Turing Hopper Torvalds Thompson Liskov Dijkstra Allen Knuth Hamilton Backus Perlman".split()

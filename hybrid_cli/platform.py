@@ -87,7 +87,7 @@ class RunOutcome:
 
 def onprem_days(settings: Settings) -> tuple:
     """The daily partitions the on-prem run covers: every arrival day of the source transactions."""
-    from hybrid_assets.onprem.sensors import arrival_days
+    from hybrid_assets.onprem.arrivals import arrival_days
     from resources.warehouse import warehouse_for
 
     days = arrival_days(warehouse_for(settings))

@@ -2,7 +2,8 @@
 server (moto_server) and Redis, on loopback with their data under $HYBRID_HOME/services.
 
 `hybrid services up` is idempotent: it starts what is down, leaves what is up, creates the role, databases
-and bucket, and writes $HYBRID_HOME/services.env (mode 0600; never committed). `hybrid services down` stops
+and bucket, and writes $HYBRID_HOME/services.env (mode 0600; never committed), which is also the environment
+the Feast CLI needs in the hybrid profile (HYBRID_FEAST_REDIS, the AWS_* keys). `hybrid services down` stops
 them. On real infrastructure you skip this and set the same variables yourself (README: "Run on real AWS").
 """
 
@@ -286,12 +287,18 @@ def _wait(probe, name: str, address: str, timeout: float = 60) -> None:
 
 
 def services_env(creds: dict[str, str]) -> dict[str, str]:
+    from resources.feature_store import REDIS_ENV, redis_connection_string
+
+    redis_url = f"redis://:{creds['REDIS_PASSWORD']}@{HOST}:{REDIS_PORT}/0"
     return {
         "HYBRID_ONPREM_DSN": f"postgresql://{ROLE}:{creds['PG_PASSWORD']}@{HOST}:{PG_PORT}/onprem",
         "HYBRID_DAGSTER_PG_URL": f"postgresql+psycopg2://{ROLE}:{creds['PG_PASSWORD']}@{HOST}:{PG_PORT}/dagster",
         "HYBRID_S3_ENDPOINT": f"http://{HOST}:{S3_PORT}",
         "HYBRID_S3_BUCKET": BUCKET,
-        "HYBRID_REDIS_URL": f"redis://:{creds['REDIS_PASSWORD']}@{HOST}:{REDIS_PORT}/0",
+        "HYBRID_REDIS_URL": redis_url,
+        # the same Redis in Feast's host:port,password=... form: feature_store.yaml refers to it, so a shell with
+        # this file's environment (`set -a; . services.env; set +a`) can run `feast -c $HYBRID_HOME/feast ...`
+        REDIS_ENV: redis_connection_string(redis_url),
         "AWS_ACCESS_KEY_ID": creds["AWS_ACCESS_KEY_ID"],
         "AWS_SECRET_ACCESS_KEY": creds["AWS_SECRET_ACCESS_KEY"],
         "AWS_DEFAULT_REGION": "us-east-1",

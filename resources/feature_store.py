@@ -1,6 +1,11 @@
 """The Feast feature store: the platform's as-of offline store (resources/asof_offline_store.py, over Parquet in
-a local folder or S3) with a SQLite online store (embedded) or Redis (hybrid). ``feature_store.yaml`` is
-generated for the active profile, so one Feast repo (``feature_repo/``) serves both."""
+a local folder or S3) with a SQLite online store (embedded) or Redis (hybrid).
+
+The definitions live in ``feature_repo/`` (:func:`feature_repo.repo.build`); the Feast repo of a profile is the
+folder ``$HYBRID_HOME/feast``, generated here: ``feature_store.yaml`` and ``churn_repo.py``, a definitions file
+that calls ``build`` with the profile's object store written in. ``feast -c $HYBRID_HOME/feast plan|apply|ui``
+and the platform (:func:`open_feature_store`) use the same folder, registry and project. Nothing is written
+into the source tree, and neither file holds a secret (Redis: ``${HYBRID_FEAST_REDIS}``)."""
 
 from __future__ import annotations
 
@@ -11,11 +16,19 @@ from pydantic import Field
 
 FEAST_PROJECT = "churn"
 REDIS_ENV = "HYBRID_FEAST_REDIS"  # Feast's host:port,password=... form of HYBRID_REDIS_URL
+REPO_FILE = "churn_repo.py"  # the generated definitions file next to feature_store.yaml (a module name no
+# installed package uses: Feast imports it as a top-level module, and appends the folder to sys.path last)
+GENERATED = "# Generated for the {profile} profile by resources/feature_store.py; do not edit, do not commit."
+
+
+def feast_dir(home: str | Path) -> Path:
+    """The profile's Feast repo: feature_store.yaml, the definitions file, the registry, the SQLite store."""
+    return Path(home) / "feast"
 
 
 def feature_store_yaml(home: str | Path, profile: str, redis_url: str | None = None) -> str:
     home = Path(home)
-    registry = home / "feast" / "registry.db"
+    registry = feast_dir(home) / "registry.db"
     if profile == "hybrid":  # the password stays in the environment, never in this file
         online = f"""online_store:
   type: redis
@@ -26,7 +39,7 @@ def feature_store_yaml(home: str | Path, profile: str, redis_url: str | None = N
   type: sqlite
   path: {online_store_path(home)}
 """
-    return f"""# Generated for the {profile} profile by resources/feature_store.py; do not edit, do not commit.
+    return f"""{GENERATED.format(profile=profile)}
 project: {FEAST_PROJECT}
 provider: local
 registry:
@@ -39,7 +52,30 @@ offline_store:
 """
 
 
-def _redis_connection_string(url: str) -> str:
+def feast_repo_py(profile: str, object_store_root: str, s3_endpoint: str | None = None) -> str:
+    """The definitions file the Feast CLI imports: feature_repo's objects for this profile's object store (the
+    values are written in, so importing it reads no setting and no environment)."""
+    from feature_repo.repo import build
+
+    if not object_store_root.startswith("s3://"):  # Feast imports the file from its own folder
+        object_store_root = str(Path(object_store_root).resolve())
+    names = list(build(object_store_root, s3_endpoint))
+    bad = [n for n in names if not n.isidentifier()]
+    if bad:
+        raise ValueError(f"Feast object names must be Python identifiers here: {bad}")
+    assignments = "".join(f"{name} = _objects[{name!r}]\n" for name in names)
+    return f"""{GENERATED.format(profile=profile)}
+# The Feast CLI imports this file: feast -c <this folder> plan | apply | ui (see `hybrid feast-config`).
+from feature_repo.repo import build
+
+OBJECT_STORE_ROOT = {object_store_root!r}
+S3_ENDPOINT = {s3_endpoint!r}
+
+_objects = build(OBJECT_STORE_ROOT, S3_ENDPOINT)
+{assignments}"""
+
+
+def redis_connection_string(url: str) -> str:
     """Feast wants ``host:port,password=...``; people write ``redis://:password@host:port/0``."""
     from urllib.parse import urlparse
 
@@ -80,29 +116,61 @@ def describe_online_store(home: str | Path, profile: str, redis_url: str | None 
     return f"SQLite at {online_store_path(home)}"
 
 
-def write_feature_store_yaml(home: str | Path, profile: str, redis_url: str | None = None) -> Path:
-    path = Path(home) / "feast" / "feature_store.yaml"
+def _write_if_changed(path: Path, text: str) -> Path:
+    """Write ``text`` atomically, and only when it differs (readers compare the yaml's inode and mtime)."""
+    import os
+    import threading
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = feature_store_yaml(home, profile, redis_url)
     if not path.exists() or path.read_text() != text:
-        tmp = path.with_suffix(".tmp")
+        # one temporary file per writer: code servers and executor threads write side by side
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(text)
         tmp.replace(path)
     return path
 
 
-def open_feature_store(home: str | Path, profile: str, redis_url: str | None = None):
+def write_feature_store_yaml(home: str | Path, profile: str, redis_url: str | None = None) -> Path:
+    return _write_if_changed(
+        feast_dir(home) / "feature_store.yaml", feature_store_yaml(home, profile, redis_url)
+    )
+
+
+def write_feast_repo(
+    home: str | Path,
+    profile: str,
+    object_store_root: str,
+    s3_endpoint: str | None = None,
+    redis_url: str | None = None,
+) -> Path:
+    """Make ``$HYBRID_HOME/feast`` the profile's Feast repo (feature_store.yaml and the definitions file) and
+    return it: ``feast -c <it> plan|apply|ui`` works from a shell."""
+    write_feature_store_yaml(home, profile, redis_url)
+    _write_if_changed(feast_dir(home) / REPO_FILE, feast_repo_py(profile, object_store_root, s3_endpoint))
+    return feast_dir(home)
+
+
+def open_feature_store(
+    home: str | Path,
+    profile: str,
+    redis_url: str | None = None,
+    object_store_root: str | None = None,
+    s3_endpoint: str | None = None,
+):
+    """The profile's FeatureStore over ``$HYBRID_HOME/feast``; with ``object_store_root``, the definitions file
+    for the Feast CLI is (re)written too."""
     import os
 
     from feast import FeatureStore
 
     if profile == "hybrid":
-        os.environ[REDIS_ENV] = _redis_connection_string(redis_url or os.environ.get("HYBRID_REDIS_URL", ""))
-    from core.settings import FEATURE_REPO
-
-    return FeatureStore(
-        repo_path=str(FEATURE_REPO), fs_yaml_file=write_feature_store_yaml(home, profile, redis_url)
-    )
+        os.environ[REDIS_ENV] = redis_connection_string(redis_url or os.environ.get("HYBRID_REDIS_URL", ""))
+    if object_store_root:
+        write_feast_repo(home, profile, object_store_root, s3_endpoint, redis_url)
+    else:
+        write_feature_store_yaml(home, profile, redis_url)
+    folder = feast_dir(home)
+    return FeatureStore(repo_path=str(folder), fs_yaml_file=folder / "feature_store.yaml")
 
 
 def _forget_cached_s3_listings() -> None:
@@ -119,7 +187,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def online_store_path(home: str | Path) -> Path:
-    return Path(home) / "feast" / "online_store.db"
+    return feast_dir(home) / "online_store.db"
 
 
 def heal_online_store(home: str | Path) -> str | None:
@@ -165,7 +233,9 @@ class FeatureStoreResource(dg.ConfigurableResource):
     def store(self):
         _forget_cached_s3_listings()
         healed = heal_online_store(self.home) if self.profile != "hybrid" else None
-        store = open_feature_store(self.home, self.profile, self.redis_url)
+        store = open_feature_store(
+            self.home, self.profile, self.redis_url, self.object_store_root or None, self.s3_endpoint
+        )
         if healed:  # the same objects again: Feast creates the online store's tables in the new file
             store.apply(list(self.repo_objects().values()))
             dg.get_dagster_logger().warning(healed)
@@ -175,7 +245,8 @@ class FeatureStoreResource(dg.ConfigurableResource):
         return describe_online_store(self.home, self.profile, self.redis_url)
 
     def repo_objects(self) -> dict:
-        """The Feast objects of feature_repo/, pointed at this profile's object store."""
+        """The Feast objects of feature_repo/, pointed at this profile's object store (the same objects the
+        generated $HYBRID_HOME/feast/churn_repo.py gives the Feast CLI)."""
         from feature_repo.repo import build
 
         return build(self.object_store_root, self.s3_endpoint)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -114,16 +116,22 @@ class ObjectStore:
             out.write(data)
         self._fs.move(tmp, target)
 
-    def get_bytes(self, key: str) -> bytes:
+    @contextmanager
+    def _reading(self, key: str) -> Iterator[None]:
+        """A missing object is a FileNotFoundError naming it; any other failure an ObjectStoreError naming the
+        store (scrubbed: a driver's message may carry values)."""
         try:
-            with self._fs.open_input_stream(self._path(key)) as src:
-                return src.read()
+            yield
         except FileNotFoundError as exc:
             raise FileNotFoundError(f"{key} is not in the {self.describe()}") from exc
         except OSError as exc:
             raise ObjectStoreError(
                 f"reading {key} from the {self.describe()} failed: {scrub(str(exc))}"
             ) from exc
+
+    def get_bytes(self, key: str) -> bytes:
+        with self._reading(key), self._fs.open_input_stream(self._path(key)) as src:
+            return src.read()
 
     def delete(self, key: str) -> None:
         if self.exists(key):
@@ -208,18 +216,12 @@ class ObjectStore:
         reader's memory does not grow with the data. ``filter`` is a ``pyarrow.dataset`` expression."""
         import pyarrow.dataset as ds
 
-        try:
+        with self._reading(key):
             dataset = ds.dataset(self._path(key), filesystem=self._fs, format="parquet")
             # little read-ahead: Arrow's default (16 batches) would hold a sizeable share of a big file
             yield from dataset.to_batches(
                 columns=columns, filter=filter, batch_size=batch_rows, batch_readahead=2, fragment_readahead=1
             )
-        except FileNotFoundError as exc:
-            raise FileNotFoundError(f"{key} is not in the {self.describe()}") from exc
-        except OSError as exc:
-            raise ObjectStoreError(
-                f"reading {key} from the {self.describe()} failed: {scrub(str(exc))}"
-            ) from exc
 
 
 class ObjectStoreResource(dg.ConfigurableResource):

@@ -1,11 +1,12 @@
 """Loading the Feast online store: the same bytes as ``FeatureStore.materialize``, an order of magnitude faster.
 
 Feast stays the source of truth: the feature views, the entity key serialization, the field hashing and the
-"an older row never overwrites a newer one" rule are Feast's. What changes is how the rows get there.
-``materialize`` turns every value into a protobuf object in Python and pipelines one HSET per entity through
-redis-py; this loader streams the source in Arrow record batches, encodes whole columns at once (numpy
-varints / IEEE doubles, Arrow string joins for the Redis protocol) and sends each batch as a single script
-call that does Feast's timestamp comparison inside Redis. Memory is bounded by the batch size, not the table.
+"an older row never overwrites a newer one" rule are Feast's (the layout is resources/feast_redis.py). What
+changes is how the rows get there. ``materialize`` turns every value into a protobuf object in Python and
+pipelines one HSET per entity through redis-py; this loader streams the source in Arrow record batches,
+encodes whole columns at once (numpy varints / IEEE doubles, Arrow string joins for the Redis protocol) and
+sends each batch as raw pipelined commands: one HMGET of the stored event times, then one HSET per entity
+whose row is newer. Memory is bounded by the batch size, not the table.
 
 For any other online store (SQLite in the embedded profile) the loader hands the rows to that store's own
 ``online_write_batch`` after Feast's own conversion: same semantics, Feast's speed.
@@ -16,7 +17,6 @@ For any other online store (SQLite in the embedded profile) the loader hands the
 
 from __future__ import annotations
 
-import struct
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,6 +25,18 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from resources.feast_redis import (
+    EntityKeyEncoder,
+    arrow_to_feast_rows,
+    encode_timestamps,
+    encode_values,
+    feature_field,
+    redis_client,
+    timestamp_field,
+    timestamp_nanos,
+    versioned_view_name,
+)
 
 LOAD_SOCKET_TIMEOUT_S = 120.0
 _CRLF = pa.scalar(b"\r\n", pa.binary())
@@ -52,84 +64,6 @@ class LoadReport:
         }
 
 
-# -- column encoders: Arrow column -> serialized feast.types.Value per row ---------------------------------
-def _varints(values: np.ndarray, tag: int, present: np.ndarray) -> pa.BinaryArray:
-    """``tag`` + protobuf varint of each value (two's complement for negatives), ``b""`` where not present."""
-    u = values.astype(np.int64, copy=False).view(np.uint64)
-    n = len(u)
-    groups = np.empty((n, 10), dtype=np.uint8)
-    nbytes = np.ones(n, dtype=np.int64)
-    rest = u.copy()
-    for k in range(10):
-        groups[:, k] = (rest & np.uint64(0x7F)).astype(np.uint8)
-        rest >>= np.uint64(7)
-        more = rest != 0
-        if k < 9:
-            nbytes += more
-        if not more.any():
-            groups = groups[:, : k + 1]
-            break
-    width = groups.shape[1]
-    cols = np.arange(width)
-    groups |= np.where(cols[None, :] < (nbytes - 1)[:, None], 0x80, 0).astype(np.uint8)
-    out = np.empty((n, width + 1), dtype=np.uint8)
-    out[:, 0] = tag
-    out[:, 1:] = groups
-    lengths = np.where(present, nbytes + 1, 0)
-    mask = np.arange(width + 1)[None, :] < lengths[:, None]
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    return pa.BinaryArray.from_buffers(
-        pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(out[mask].tobytes())]
-    )
-
-
-def _fixed(values: np.ndarray, tag: int, dtype: str, present: np.ndarray) -> pa.BinaryArray:
-    """``tag`` + little-endian fixed-width value, ``b""`` where not present."""
-    raw = values.astype(dtype, copy=False).view(np.uint8).reshape(len(values), -1)
-    out = np.empty((len(values), raw.shape[1] + 1), dtype=np.uint8)
-    out[:, 0] = tag
-    out[:, 1:] = raw
-    lengths = np.where(present, out.shape[1], 0)
-    offsets = np.zeros(len(values) + 1, dtype=np.int32)
-    np.cumsum(lengths, out=offsets[1:])
-    return pa.BinaryArray.from_buffers(
-        pa.binary(), len(values), [None, pa.py_buffer(offsets), pa.py_buffer(out[present].tobytes())]
-    )
-
-
-def encode_values(column: pa.Array, value_type) -> pa.BinaryArray:
-    """Each row's ``feast.types.Value`` as Feast serializes it. Null and NaN become the empty Value, as in
-    ``materialize``. Int64 and Double are encoded column-wise; other types go through Feast's converter."""
-    from feast.value_type import ValueType
-
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    valid = ~np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    if value_type == ValueType.DOUBLE and pa.types.is_floating(column.type):
-        values = column.fill_null(0.0).to_numpy(zero_copy_only=False).astype(np.float64)
-        return _fixed(values, 0x29, "<f8", valid & ~np.isnan(values))
-    if value_type == ValueType.INT64 and pa.types.is_integer(column.type):
-        values = column.fill_null(0).to_numpy(zero_copy_only=False)
-        return _varints(values, 0x20, valid)
-    from feast.type_map import python_values_to_proto_values
-
-    protos = python_values_to_proto_values(column.to_numpy(zero_copy_only=False), value_type)
-    return pa.array([p.SerializeToString() for p in protos], pa.binary())
-
-
-def encode_timestamps(column: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.BinaryArray]:
-    """Seconds, nanos and the serialized ``google.protobuf.Timestamp`` of each event time (naive = UTC)."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    micros = column.cast(pa.timestamp("us", tz=column.type.tz)).cast(pa.int64()).to_numpy()
-    seconds, rest = np.divmod(micros, 1_000_000)
-    nanos = rest * 1000
-    sec_bytes = _varints(seconds, 0x08, np.ones(len(seconds), dtype=bool))
-    nano_bytes = _varints(nanos, 0x10, nanos != 0)
-    return seconds, nanos, pc.binary_join_element_wise(sec_bytes, nano_bytes, _EMPTY)
-
-
 def _bulk(values: pa.Array) -> pa.Array:
     """RESP bulk strings: ``$<len>\\r\\n<bytes>\\r\\n``."""
     lengths = pc.cast(pc.cast(pc.binary_length(values), pa.string()), pa.binary())
@@ -144,47 +78,6 @@ def _slices(array: pa.BinaryArray) -> tuple[memoryview, np.ndarray]:
     """The contiguous data buffer of a binary array and its offsets (rows are back to back)."""
     offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset : array.offset + len(array) + 1]
     return memoryview(array.buffers()[2]), offsets
-
-
-class EntityKeyEncoder:
-    """Feast's Redis key (serialized entity key + project) for a single int64 join key, built column-wise.
-
-    The layout is taken from Feast itself once (key = prefix + 8-byte little-endian id + suffix) and checked
-    against Feast for a few values, so a change in Feast's serialization fails loudly instead of silently."""
-
-    def __init__(self, join_key: str, project: str, serialization_version: int):
-        from feast.infra.online_stores.helpers import _redis_key
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
-        from feast.protos.feast.types.Value_pb2 import Value
-
-        def feast_key(v: int) -> bytes:
-            ek = EntityKey(join_keys=[join_key], entity_values=[Value(int64_val=v)])
-            return _redis_key(project, ek, entity_key_serialization_version=serialization_version)
-
-        probe = 0x0102030405060708
-        sample = feast_key(probe)
-        at = sample.find(struct.pack("<q", probe))
-        if at < 0:
-            raise RuntimeError(f"unsupported Feast entity key layout (version {serialization_version})")
-        self.prefix, self.suffix = sample[:at], sample[at + 8 :]
-        for v in (0, 1, -5, 2**40 + 3, 123456789):
-            if self._one(v) != feast_key(v):
-                raise RuntimeError("Feast's entity key serialization differs from the fast encoder")
-
-    def _one(self, v: int) -> bytes:
-        return self.prefix + struct.pack("<q", v) + self.suffix
-
-    def encode(self, ids: np.ndarray) -> pa.BinaryArray:
-        n = len(ids)
-        width = len(self.prefix) + 8 + len(self.suffix)
-        out = np.empty((n, width), dtype=np.uint8)
-        out[:, : len(self.prefix)] = np.frombuffer(self.prefix, dtype=np.uint8)
-        out[:, len(self.prefix) : len(self.prefix) + 8] = (
-            ids.astype("<i8", copy=False).view(np.uint8).reshape(n, 8)
-        )
-        out[:, len(self.prefix) + 8 :] = np.frombuffer(self.suffix, dtype=np.uint8)
-        offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
-        return pa.BinaryArray.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(out)])
 
 
 def latest_per_entity(batch: pa.RecordBatch | pa.Table, join_key: str, ts_field: str) -> pa.Table:
@@ -223,30 +116,6 @@ def _not_older_than_submitted(table: pa.Table, submitted: pa.Table | None, join_
     return table, submitted
 
 
-def timestamp_nanos(raw: bytes | None) -> int:
-    """Nanoseconds since the epoch of a serialized ``google.protobuf.Timestamp`` (0 when absent)."""
-    if not raw:
-        return 0
-    seconds = nanos = 0
-    pos = 0
-    while pos < len(raw):
-        tag = raw[pos]
-        pos += 1
-        value = shift = 0
-        while True:
-            byte = raw[pos]
-            pos += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                break
-        if tag == 0x08:
-            seconds = value
-        elif tag == 0x10:
-            nanos = value
-    return seconds * 1_000_000_000 + nanos
-
-
 class RedisOnlineWriter:
     """Writes feature rows into Feast's Redis online store layout, the way ``online_write_batch`` does.
 
@@ -260,13 +129,11 @@ class RedisOnlineWriter:
     def __init__(self, store):
         from concurrent.futures import ThreadPoolExecutor
 
-        from feast.infra.online_stores.redis import RedisOnlineStore
-
         self.store = store
         self.config = store.config
         online = self.config.online_store
         self.ttl = int(getattr(online, "key_ttl_seconds", None) or 0)
-        self.client = RedisOnlineStore()._get_client(online)
+        self.client = redis_client(online)
         # The store's short socket timeouts are for serving (a dead Redis must become a quick 503). A bulk
         # load sends megabytes per batch and Redis may pause (AOF rewrite, fsync): give it time.
         self.client.connection_pool.connection_kwargs["socket_timeout"] = LOAD_SOCKET_TIMEOUT_S
@@ -277,29 +144,24 @@ class RedisOnlineWriter:
 
     def _key_encoder(self, join_key: str) -> EntityKeyEncoder:
         if join_key not in self._keys:
-            self._keys[join_key] = EntityKeyEncoder(
-                join_key, self.config.project, self.config.entity_key_serialization_version
-            )
+            self._keys[join_key] = EntityKeyEncoder.for_config(join_key, self.config)
         return self._keys[join_key]
 
     def submit(self, view, batch: pa.Table) -> None:
         """Encode a batch now and send it on the background thread (after the previous one finished)."""
-        from feast.infra.online_stores.helpers import _mmh3
-        from feast.infra.online_stores.redis import _versioned_fv_name
-
         if batch.num_rows == 0:
             return
         join_key = _single_join_key(view)
-        name = _versioned_fv_name(view, self.config)
+        name = versioned_view_name(view, self.config)
         ids = batch.column(join_key).combine_chunks().to_numpy(zero_copy_only=False)
         key_bulk = _bulk(self._key_encoder(join_key).encode(np.asarray(ids, dtype=np.int64)))
         seconds, nanos, ts_bytes = encode_timestamps(batch.column(view.batch_source.timestamp_field))
-        ts_field = _bulk_str(f"_ts:{name}".encode())
+        ts_field = _bulk_str(timestamp_field(name))
         pairs = 1 + len(view.features)
         parts = [pa.scalar(b"*%d\r\n$4\r\nHSET\r\n" % (2 + 2 * pairs), pa.binary()), key_bulk]
         parts += [pa.scalar(ts_field, pa.binary()), _bulk(ts_bytes)]
         for feature in view.features:
-            parts.append(pa.scalar(_bulk_str(_mmh3(f"{name}:{feature.name}")), pa.binary()))
+            parts.append(pa.scalar(_bulk_str(feature_field(name, feature.name)), pa.binary()))
             parts.append(_bulk(encode_values(batch.column(feature.name), feature.dtype.to_value_type())))
         if self.ttl:
             expire = pa.scalar(b"*3\r\n$6\r\nEXPIRE\r\n", pa.binary())
@@ -382,14 +244,12 @@ class FeastOnlineWriter:
 
     def __init__(self, store):
         self.store = store
-        self.provider = store._get_provider()
+        self.provider = store.provider
         self._done = 0
 
     def submit(self, view, batch: pa.Table) -> None:
-        from feast.utils import _convert_arrow_to_proto
-
         join_key = _single_join_key(view)
-        rows = _convert_arrow_to_proto(batch, view, {join_key: view.entity_columns[0].dtype.to_value_type()})
+        rows = arrow_to_feast_rows(batch, view, {join_key: view.entity_columns[0].dtype.to_value_type()})
         # Feast's rule, which these stores' writers do not apply themselves: a row never overwrites a newer or
         # equally new one (an incremental load may bring older days after newer ones)
         stored = self.provider.online_read(self.store.config, view, [r[0] for r in rows])

@@ -2,16 +2,19 @@
 
 Only the ``onprem`` code location is given this resource: the sensitive tables never leave it.
 Connections are short-lived, so the sensor, the generator and runs can take turns on one DuckDB file.
+Both backends write through one primitive, ``replace_window``: ``publish`` is its unbounded window.
 """
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import dagster as dg
 import duckdb
@@ -28,6 +31,8 @@ QUARANTINE_DDL = f"""create table if not exists {QUARANTINE_TABLE} (
     detected_at TIMESTAMP, run_id VARCHAR, partition_key VARCHAR)"""
 # warehouses created before partitions lack the column (both DuckDB and PostgreSQL accept this form)
 QUARANTINE_MIGRATION = f"alter table {QUARANTINE_TABLE} add column if not exists partition_key VARCHAR"
+SCHEMA_DDL = f"create schema if not exists {PLATFORM_SCHEMA}"
+PLATFORM_DDL = (SCHEMA_DDL, QUARANTINE_DDL, QUARANTINE_MIGRATION)
 NO_ARRIVAL_DAY = ""  # partition_key of quarantined rows that have no arrival time, so belong to no day
 
 
@@ -36,25 +41,170 @@ class Window:
     """Rows of ``table`` with ``column`` in ``[start, end)``: what one run of a daily partition range owns.
 
     Quarantined rows of the range are those of ``source_table`` with ``partition_key`` in
-    ``[first_key, last_key]``, plus the ones that have no arrival day (rewritten by every run)."""
+    ``[first_key, last_key]``, plus the ones that have no arrival day (rewritten by every run).
+    ``Window.everything()`` has no bounds: the whole table, which also takes the new frame's columns, and all
+    of the table's quarantined rows."""
 
-    column: str
-    start: datetime
-    end: datetime
-    first_key: str
-    last_key: str
+    column: str | None
+    start: datetime | None
+    end: datetime | None
+    first_key: str | None
+    last_key: str | None
+
+    @classmethod
+    def everything(cls) -> Window:
+        return cls(None, None, None, None, None)
+
+    @property
+    def bounded(self) -> bool:
+        return self.column is not None
+
+    def quarantined(self, source: str) -> tuple[str, list]:
+        """Where clause (and its parameters) of ``source``'s rows of platform.quarantine in the window."""
+        if not self.bounded:
+            return "source_table = ?", [source]
+        return (
+            "source_table = ? and (partition_key between ? and ? or partition_key = ?)",
+            [source, self.first_key, self.last_key, NO_ARRIVAL_DAY],
+        )
 
 
 class WarehouseError(RuntimeError):
     """The warehouse could not be reached or answered with an error; the message names it."""
 
 
-class DuckDBWarehouse:
+@runtime_checkable
+class Warehouse(Protocol):
+    """What the platform asks of the on-prem warehouse, whichever backend holds it. SQL takes ``?``
+    placeholders; table names may carry a schema (``platform.customers``)."""
+
+    default_schema: str
+
+    def describe(self) -> str: ...
+
+    def connect(self) -> AbstractContextManager[Any]: ...
+
+    def query(self, sql: str, params: list | None = None) -> pl.DataFrame: ...
+
+    def scalar(self, sql: str, params: list | None = None) -> Any: ...
+
+    def execute(self, sql: str, params: list | None = None) -> None: ...
+
+    def columns(self, table: str, schema: str | None = None) -> dict[str, str]: ...
+
+    def table_exists(self, table: str, schema: str | None = None) -> bool: ...
+
+    def replace_tables(self, frames: dict[str, pl.DataFrame]) -> None: ...
+
+    def replace_window(
+        self, name: str, frame: pl.DataFrame, window: Window, quarantined: pl.DataFrame | None = None
+    ) -> None: ...
+
+    def publish(
+        self, table: str, accepted: pl.DataFrame, quarantined: pl.DataFrame | None = None
+    ) -> None: ...
+
+    def append(self, table: str, frame: pl.DataFrame) -> None: ...
+
+
+class _Writes(ABC):
+    """What both backends share: the column lookup and the writes, over each backend's ``connect``,
+    ``_transaction``, ``_statement``, ``_create`` (an empty table like a frame, unless it exists) and
+    ``_insert`` (a frame's rows, matched by column)."""
+
+    default_schema: str
+
+    def __init__(self) -> None:
+        # the PLATFORM_DDL statements a committed write of this client has run: each runs once per client
+        self._ensured: set[str] = set()
+
+    def columns(self, table: str, schema: str | None = None) -> dict[str, str]:
+        """Column name -> SQL type of a table; empty when the table does not exist."""
+        frame = self.query(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema or self.default_schema, table],
+        )
+        return dict(frame.iter_rows())
+
+    def table_exists(self, table: str, schema: str | None = None) -> bool:
+        return bool(self.columns(table, schema))
+
+    def replace_window(
+        self, name: str, frame: pl.DataFrame, window: Window, quarantined: pl.DataFrame | None = None
+    ) -> None:
+        """Replace the rows of ``name`` inside ``window`` with ``frame`` (and, given ``quarantined``, the
+        window's share of platform.quarantine), in one transaction: rerunning a window replaces it, never
+        duplicates it, and a failure leaves the last good rows."""
+        with self._writing(PLATFORM_DDL) as con:
+            self._replace_rows(con, name, frame, window)
+            if quarantined is not None:
+                where, params = window.quarantined(name.rpartition(".")[2])
+                self._statement(con, f"delete from {QUARANTINE_TABLE} where {where}", params)
+                self._insert(con, QUARANTINE_TABLE, quarantined)
+
+    def publish(self, table: str, accepted: pl.DataFrame, quarantined: pl.DataFrame | None = None) -> None:
+        """Replace ``platform.<table>`` with the accepted rows and ``table``'s share of ``platform.quarantine``
+        with the quarantined ones, in one transaction: a failed write leaves the last good state."""
+        self.replace_window(f"{PLATFORM_SCHEMA}.{table}", accepted, Window.everything(), quarantined)
+
+    def replace_tables(self, frames: dict[str, pl.DataFrame]) -> None:
+        """Replace several tables in one transaction: readers see all the old ones or all the new ones."""
+        # only the schema: `hybrid quarantine` tells "no quarantine table yet" from an empty one
+        with self._writing((SCHEMA_DDL,)) as con:
+            for name, frame in frames.items():
+                self._replace_rows(con, name, frame, Window.everything())
+
+    @contextmanager
+    def _writing(self, ddl: tuple[str, ...]) -> Iterator[Any]:
+        """A connection inside one write transaction, after those of ``ddl`` this client has not run yet."""
+        with self.connect() as con:
+            pending = [sql for sql in ddl if sql not in self._ensured]
+            for sql in pending:
+                self._statement(con, sql)
+            with self._transaction(con):
+                yield con
+            # only once committed: in PostgreSQL the DDL is part of the write's transaction
+            self._ensured.update(pending)
+
+    def _replace_rows(self, con, name: str, frame: pl.DataFrame, window: Window) -> None:
+        if not window.bounded:  # dropped rather than emptied, so the table takes the frame's columns
+            self._statement(con, f"drop table if exists {name}")
+        self._create(con, name, frame)
+        if window.bounded:
+            self._statement(
+                con,
+                f"delete from {name} where {window.column} >= ? and {window.column} < ?",
+                [window.start, window.end],
+            )
+        self._insert(con, name, frame)
+
+    @abstractmethod
+    def connect(self) -> AbstractContextManager[Any]: ...
+
+    @abstractmethod
+    def query(self, sql: str, params: list | None = None) -> pl.DataFrame: ...
+
+    @abstractmethod
+    def _transaction(self, con) -> AbstractContextManager[None]: ...
+
+    @abstractmethod
+    def _statement(self, con, sql: str, params: list | None = None) -> None: ...
+
+    @abstractmethod
+    def _create(self, con, name: str, frame: pl.DataFrame) -> None: ...
+
+    @abstractmethod
+    def _insert(self, con, name: str, frame: pl.DataFrame) -> None: ...
+
+
+class DuckDBWarehouse(_Writes):
     """On-prem warehouse in one DuckDB file."""
 
     default_schema = "main"
 
     def __init__(self, path: str | Path, read_only: bool = False, lock_timeout_s: float = 60.0):
+        super().__init__()
         self.path = Path(path)
         self.read_only = read_only
         self.lock_timeout_s = lock_timeout_s
@@ -93,103 +243,38 @@ class DuckDBWarehouse:
 
     def execute(self, sql: str, params: list | None = None) -> None:
         with self.connect() as con:
-            con.execute(sql, params or [])
-
-    def columns(self, table: str, schema: str = "main") -> dict[str, str]:
-        """Column name -> SQL type of a table; empty when the table does not exist."""
-        with self.connect() as con:
-            rows = con.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_schema = ? and table_name = ? order by ordinal_position",
-                [schema, table],
-            ).fetchall()
-        return {name: dtype for name, dtype in rows}
-
-    def table_exists(self, table: str, schema: str = "main") -> bool:
-        return bool(self.columns(table, schema))
-
-    def replace_tables(self, frames: dict[str, pl.DataFrame]) -> None:
-        """Replace several tables in one transaction: readers see all the old ones or all the new ones."""
-        with self.connect() as con:
-            con.execute(f"create schema if not exists {PLATFORM_SCHEMA}")
-            con.execute("begin transaction")
-            try:
-                for i, (name, frame) in enumerate(frames.items()):
-                    view = f"__incoming_{i}"
-                    con.register(view, frame.to_arrow())
-                    con.execute(f"create or replace table {name} as select * from {view}")
-                    con.unregister(view)
-                con.execute("commit")
-            except Exception:
-                con.execute("rollback")
-                raise
-
-    def publish(self, table: str, accepted: pl.DataFrame, quarantined: pl.DataFrame | None = None) -> None:
-        """Replace ``platform.<table>`` with the accepted rows and ``table``'s share of ``platform.quarantine``
-        with the quarantined ones, in one transaction: a failed write leaves the last good state."""
-        with self.connect() as con:
-            con.execute(f"create schema if not exists {PLATFORM_SCHEMA}")
-            con.execute(QUARANTINE_DDL)
-            con.execute(QUARANTINE_MIGRATION)
-            con.execute("begin transaction")
-            try:
-                con.register("__accepted", accepted.to_arrow())
-                con.execute(f"create or replace table {PLATFORM_SCHEMA}.{table} as select * from __accepted")
-                con.unregister("__accepted")
-                if quarantined is not None:
-                    con.execute(f"delete from {QUARANTINE_TABLE} where source_table = ?", [table])
-                    con.register("__quarantined", quarantined.to_arrow())
-                    con.execute(f"insert into {QUARANTINE_TABLE} by name select * from __quarantined")
-                    con.unregister("__quarantined")
-                con.execute("commit")
-            except Exception:
-                con.execute("rollback")
-                raise
-
-    def replace_window(
-        self, name: str, frame: pl.DataFrame, window: Window, quarantined: pl.DataFrame | None = None
-    ) -> None:
-        """Replace the rows of ``name`` inside ``window`` with ``frame`` (and, given ``quarantined``, the
-        window's share of platform.quarantine), in one transaction: rerunning a window replaces it, never
-        duplicates it, and a failure leaves the last good rows."""
-        with self.connect() as con:
-            con.execute(f"create schema if not exists {PLATFORM_SCHEMA}")
-            con.execute(QUARANTINE_DDL)
-            con.execute(QUARANTINE_MIGRATION)
-            con.execute("begin transaction")
-            try:
-                con.register("__rows", frame.to_arrow())
-                con.execute(f"create table if not exists {name} as select * from __rows limit 0")
-                con.execute(
-                    f"delete from {name} where {window.column} >= ? and {window.column} < ?",
-                    [window.start, window.end],
-                )
-                con.execute(f"insert into {name} by name select * from __rows")
-                con.unregister("__rows")
-                if quarantined is not None:
-                    con.execute(*_quarantine_delete(name, window))
-                    con.register("__quarantined", quarantined.to_arrow())
-                    con.execute(f"insert into {QUARANTINE_TABLE} by name select * from __quarantined")
-                    con.unregister("__quarantined")
-                con.execute("commit")
-            except Exception:
-                con.execute("rollback")
-                raise
+            self._statement(con, sql, params)
 
     def append(self, table: str, frame: pl.DataFrame) -> None:
         with self.connect() as con:
-            con.register("__incoming", frame.to_arrow())
-            con.execute(f"insert into {table} by name select * from __incoming")
-            con.unregister("__incoming")
+            self._insert(con, table, frame)
 
+    @contextmanager
+    def _transaction(self, con) -> Iterator[None]:
+        con.execute("begin transaction")
+        try:
+            yield
+            con.execute("commit")
+        except Exception:
+            con.execute("rollback")
+            raise
 
-def _quarantine_delete(name: str, window: Window) -> tuple[str, list]:
-    source = name.rpartition(".")[2]
-    return (
-        f"delete from {QUARANTINE_TABLE} where source_table = ? "
-        "and (partition_key between ? and ? or partition_key = ?)",
-        [source, window.first_key, window.last_key, NO_ARRIVAL_DAY],
-    )
+    def _statement(self, con, sql: str, params: list | None = None) -> None:
+        con.execute(sql, params or [])
+
+    def _create(self, con, name: str, frame: pl.DataFrame) -> None:
+        self._from_frame(con, frame.head(0), f"create table if not exists {name} as select * from __incoming")
+
+    def _insert(self, con, name: str, frame: pl.DataFrame) -> None:
+        self._from_frame(con, frame, f"insert into {name} by name select * from __incoming")
+
+    @staticmethod
+    def _from_frame(con, frame: pl.DataFrame, sql: str) -> None:
+        """Run ``sql`` with ``frame`` readable as the view ``__incoming``."""
+        con.register("__incoming", frame.to_arrow())
+        con.execute(sql)
+        # not in a `finally`: after a failed statement the transaction must be rolled back first
+        con.unregister("__incoming")
 
 
 def _arrow(frame: pl.DataFrame):
@@ -205,12 +290,13 @@ def redact(dsn: str) -> str:
     return f"{parsed.hostname}:{parsed.port or 5432}{parsed.path}"
 
 
-class PostgresWarehouse:
+class PostgresWarehouse(_Writes):
     """On-prem warehouse in PostgreSQL, read and written as Arrow through ADBC (COPY under the hood)."""
 
     default_schema = "public"
 
     def __init__(self, dsn: str):
+        super().__init__()
         self.dsn = dsn
 
     def describe(self) -> str:
@@ -261,72 +347,7 @@ class PostgresWarehouse:
 
     def execute(self, sql: str, params: list | None = None) -> None:
         with self.connect() as con:
-            self._run(con, sql, params).close()
-            con.commit()
-
-    def columns(self, table: str, schema: str | None = None) -> dict[str, str]:
-        frame = self.query(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
-            [schema or self.default_schema, table],
-        )
-        return dict(frame.iter_rows())
-
-    def table_exists(self, table: str, schema: str | None = None) -> bool:
-        return bool(self.columns(table, schema))
-
-    def _ingest(self, con, name: str, frame: pl.DataFrame, mode: str) -> None:
-        schema, _, table = name.rpartition(".")
-        cur = con.cursor()
-        cur.adbc_ingest(table, _arrow(frame), mode=mode, db_schema_name=schema or None)
-        cur.close()
-
-    def replace_tables(self, frames: dict[str, pl.DataFrame]) -> None:
-        with self.connect() as con:
-            self._run(con, f"create schema if not exists {PLATFORM_SCHEMA}", None).close()
-            for name, frame in frames.items():  # DDL is transactional in PostgreSQL: all or nothing
-                self._run(con, f"drop table if exists {name}", None).close()
-                self._ingest(con, name, frame, "create")
-            con.commit()
-
-    def publish(self, table: str, accepted: pl.DataFrame, quarantined: pl.DataFrame | None = None) -> None:
-        with self.connect() as con:
-            for sql in (
-                f"create schema if not exists {PLATFORM_SCHEMA}",
-                QUARANTINE_DDL,
-                QUARANTINE_MIGRATION,
-            ):
-                self._run(con, sql, None).close()
-            self._run(con, f"drop table if exists {PLATFORM_SCHEMA}.{table}", None).close()
-            self._ingest(con, f"{PLATFORM_SCHEMA}.{table}", accepted, "create")
-            if quarantined is not None:
-                self._run(con, f"delete from {QUARANTINE_TABLE} where source_table = ?", [table]).close()
-                if quarantined.height:
-                    self._ingest(con, QUARANTINE_TABLE, quarantined, "append")
-            con.commit()
-
-    def replace_window(
-        self, name: str, frame: pl.DataFrame, window: Window, quarantined: pl.DataFrame | None = None
-    ) -> None:
-        with self.connect() as con:  # one transaction: PostgreSQL's DDL and COPY are transactional too
-            for sql in (
-                f"create schema if not exists {PLATFORM_SCHEMA}",
-                QUARANTINE_DDL,
-                QUARANTINE_MIGRATION,
-            ):
-                self._run(con, sql, None).close()
-            self._ingest(con, name, frame.head(0), "create_append")
-            self._run(
-                con,
-                f"delete from {name} where {window.column} >= ? and {window.column} < ?",
-                [window.start, window.end],
-            ).close()
-            if frame.height:
-                self._ingest(con, name, frame, "append")
-            if quarantined is not None:
-                self._run(con, *_quarantine_delete(name, window)).close()
-                if quarantined.height:
-                    self._ingest(con, QUARANTINE_TABLE, quarantined, "append")
+            self._statement(con, sql, params)
             con.commit()
 
     def append(self, table: str, frame: pl.DataFrame) -> None:
@@ -334,8 +355,31 @@ class PostgresWarehouse:
             return
         order = list(self.columns(table))
         with self.connect() as con:
-            self._ingest(con, table, frame.select(order), "append")
+            self._insert(con, table, frame.select(order))
             con.commit()
+
+    @contextmanager
+    def _transaction(self, con) -> Iterator[None]:
+        # ADBC opens the transaction itself (DDL and COPY are transactional too); closing the connection
+        # without a commit rolls it back
+        yield
+        con.commit()
+
+    def _statement(self, con, sql: str, params: list | None = None) -> None:
+        self._run(con, sql, params).close()
+
+    def _create(self, con, name: str, frame: pl.DataFrame) -> None:
+        self._ingest(con, name, frame.head(0), "create_append")
+
+    def _insert(self, con, name: str, frame: pl.DataFrame) -> None:
+        if frame.height:
+            self._ingest(con, name, frame, "append")
+
+    def _ingest(self, con, name: str, frame: pl.DataFrame, mode: str) -> None:
+        schema, _, table = name.rpartition(".")
+        cur = con.cursor()
+        cur.adbc_ingest(table, _arrow(frame), mode=mode, db_schema_name=schema or None)
+        cur.close()
 
 
 def _decode_numeric(table) -> pl.DataFrame:
@@ -368,7 +412,7 @@ class WarehouseResource(dg.ConfigurableResource):
     duckdb_path: str | None = Field(default=None, description="DuckDB file that is the on-prem warehouse")
     dsn: str | None = Field(default=None, description="PostgreSQL DSN of the on-prem warehouse")
 
-    def client(self, read_only: bool = False) -> DuckDBWarehouse | PostgresWarehouse:
+    def client(self, read_only: bool = False) -> Warehouse:
         if self.dsn:
             return PostgresWarehouse(self.dsn)
         if not self.duckdb_path:
@@ -376,7 +420,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return DuckDBWarehouse(self.duckdb_path, read_only=read_only)
 
 
-def warehouse_for(settings) -> DuckDBWarehouse | PostgresWarehouse:
+def warehouse_for(settings) -> Warehouse:
     """The warehouse client of a profile (CLI, generator, tests)."""
     if settings.profile == "hybrid":
         return PostgresWarehouse(settings.onprem_dsn)

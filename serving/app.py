@@ -9,7 +9,7 @@ bodies are parsed with orjson (no NaN/Infinity) and ids are strict JSON integers
 a 422 names each field and its problem and echoes at most a short prefix of the offending value.
 
 The hot path (docs/serving.md): the feature service and the model are loaded once; on Redis the features of
-both views come back in one HMGET per customer built from Feast's own key layout (resources/online_loader.py)
+both views come back in one HMGET per customer built from Feast's own key layout (resources/feast_redis.py)
 and are decoded from Feast's Value protos; anywhere else Feast's ``get_online_features`` is used. Either way
 the answer equals ``get_online_features`` + ``Booster.predict`` to the last bit (tests/test_serving.py,
 tests/test_hybrid.py). Each lookup first checks (a few ``stat`` calls) that the online store file and the
@@ -35,11 +35,18 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.routing import APIRoute
-from feast.protos.feast.types.Value_pb2 import Value
 from pydantic import BaseModel, Field
 
 from core import catalog
 from core.settings import Settings, load_settings
+from resources.feast_redis import (
+    EntityKeyEncoder,
+    decode_value,
+    feature_field,
+    timestamp_field,
+    timestamp_seconds,
+    versioned_view_name,
+)
 from resources.feature_store import (
     describe_online_store,
     open_feature_store,
@@ -48,7 +55,6 @@ from resources.feature_store import (
 )
 from resources.model_registry import ModelRegistry
 from resources.object_store import ObjectStore
-from resources.online_loader import EntityKeyEncoder, timestamp_nanos
 from serving import observability as obs
 
 log = logging.getLogger("hybrid.serving")
@@ -215,9 +221,6 @@ class RedisFeatureReader:
     values are decoded from Feast's Value protos, so they are the values get_online_features returns."""
 
     def __init__(self, store, service, client):
-        from feast.infra.online_stores.helpers import _mmh3
-        from feast.infra.online_stores.redis import _versioned_fv_name
-
         config = store.config
         self.client = client
         self.fields: list[bytes] = []
@@ -227,18 +230,17 @@ class RedisFeatureReader:
         for projection in service.feature_view_projections:
             view = store.get_feature_view(projection.name)
             join_keys.update(c.name for c in view.entity_columns)
-            name = _versioned_fv_name(view, config)
+            name = versioned_view_name(view, config)
             self.ts_index[projection.name] = len(self.fields)
-            self.fields.append(f"_ts:{name}".encode())
+            self.fields.append(timestamp_field(name))
             self.names.append("")
             for feature in projection.features:
-                self.fields.append(_mmh3(f"{name}:{feature.name}"))
+                self.fields.append(feature_field(name, feature.name))
                 self.names.append(feature.name)
         if len(join_keys) != 1:
             raise ValueError(f"the fast reader needs one join key, the service has {sorted(join_keys)}")
         self.join_key = join_keys.pop()
-        encoder = EntityKeyEncoder(self.join_key, config.project, config.entity_key_serialization_version)
-        self.key_of = encoder._one
+        self.key_of = EntityKeyEncoder.for_config(self.join_key, config).key
 
     def fetch(self, ids: list[int]) -> tuple[dict[str, list], dict[str, list]]:
         if len(ids) == 1:
@@ -254,26 +256,13 @@ class RedisFeatureReader:
         for row in rows:
             for name, raw in zip(self.names, row, strict=True):
                 if name:
-                    values[name].append(_decode_value(raw))
+                    values[name].append(decode_value(raw))
             for view, at in self.ts_index.items():
-                stamps[view].append(_decode_seconds(row[at]))
+                stamps[view].append(timestamp_seconds(row[at]))
         return values, stamps
 
     def close(self) -> None:
         self.client.close()
-
-
-def _decode_value(raw: bytes | None):
-    """A Feast Value proto to the Python value get_online_features(...).to_dict() gives (None when unset)."""
-    if not raw:
-        return None
-    value = Value.FromString(raw)
-    kind = value.WhichOneof("val")
-    return None if kind is None or kind == "null_val" else getattr(value, kind)
-
-
-def _decode_seconds(raw: bytes | None) -> float | None:
-    return timestamp_nanos(raw) / 1e9 if raw else None
 
 
 class FeastSdkReader:
@@ -300,7 +289,7 @@ class FeastSdkReader:
     def close(self) -> None:
         """Close the SQLite connection now (it holds a deleted file open until closed)."""
         try:
-            conn = getattr(self.store._get_provider().online_store, "_conn", None)
+            conn = getattr(self.store.provider.online_store, "_conn", None)
             if conn is not None:
                 conn.close()
         except Exception as exc:  # only a resource leak until garbage collection

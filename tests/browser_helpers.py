@@ -115,7 +115,7 @@ def stop_sensor(env: dict[str, str], location: str, sensor: str) -> None:
 
 class DagsterDev:
     """`dagster dev -w workspace.yaml` (webserver + daemon + both code servers) in its own process group,
-    as `hybrid ui` runs it, but without rewriting feature_repo/feature_store.yaml in the working tree."""
+    as `hybrid ui` runs it, with the Feast repo in the home's feast/ folder."""
 
     def __init__(self, env: dict[str, str], port: int, log: Path):
         self.env, self.port, self.log = env, port, log

@@ -20,6 +20,7 @@ from feast.repo_config import RepoConfig
 from feast.types import Float64, Int64
 
 from resources.asof_offline_store import STORE_TYPE, AsOfRetrievalJob
+from tests.services import services
 
 T = datetime(2026, 3, 10)
 D = timedelta(days=1)
@@ -395,24 +396,12 @@ def test_reads_only_the_needed_columns_and_row_groups(tmp_path, monkeypatch):
 # --- the hybrid profile's storage: the S3 API (moto_server from `make services`) -------------------------------
 
 
-def _services() -> dict[str, str]:
-    from core.settings import REPO_ROOT, read_env_file
-
-    path = Path(os.environ.get("HYBRID_SERVICES_ENV", REPO_ROOT / ".hybrid" / "services.env"))
-    if not path.exists():
-        message = f"{path} not found: run `make services` first"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return read_env_file(path)
-
-
 @pytest.fixture
 def s3_bucket(monkeypatch):
     """A private bucket with a fresh name in the S3 API of the services, and its endpoint; emptied after."""
     import boto3
 
-    svc = _services()
+    svc = services()
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, svc[key])
     monkeypatch.setenv("AWS_DEFAULT_REGION", svc.get("AWS_DEFAULT_REGION", "us-east-1"))
@@ -475,7 +464,7 @@ def test_the_platforms_training_set_equals_the_file_stores(platform, tmp_path):
 
     def training_set(
         store,
-    ) -> pl.DataFrame:  # the training_set asset's steps, in hybrid_assets/cloud/assets.py
+    ) -> pl.DataFrame:  # the training_set asset's steps, in hybrid_assets/cloud/defs/training.py
         entity_df = labels.to_pandas()
         entity_df[catalog.EVENT_TS] = entity_df[catalog.EVENT_TS].dt.tz_localize("UTC")
         service = store.get_feature_service(catalog.FEATURE_SERVICE)

@@ -12,10 +12,8 @@ import pytest
 
 from core import catalog
 from core.settings import REPO_ROOT
-from hybrid_assets.cloud.assets import ASSETS as CLOUD_ASSETS
-from hybrid_assets.cloud.checks import CHECKS as CLOUD_CHECKS
-from hybrid_assets.onprem.assets import ASSETS as ONPREM_ASSETS
-from hybrid_assets.onprem.checks import CHECKS as ONPREM_CHECKS
+from hybrid_assets.cloud.definitions import group_defs as cloud_groups
+from hybrid_assets.onprem.definitions import group_defs as onprem_groups
 from tests.conftest import build_platform
 
 FOLLOWERS = {"marketing_engagement", "online_features", "training_set"}
@@ -24,7 +22,7 @@ FOLLOWERS = {"marketing_engagement", "online_features", "training_set"}
 def _requested(result) -> set[str]:
     return {
         k.to_user_string()
-        for k in (a.key for a in ONPREM_ASSETS + CLOUD_ASSETS)
+        for k in (a.key for a in [*onprem_groups().assets, *cloud_groups().assets])
         if result.get_num_requested(k)
     }
 
@@ -32,9 +30,10 @@ def _requested(result) -> set[str]:
 def test_cloud_assets_follow_a_new_export(platform):
     from hybrid_assets.resources import cloud_resources, onprem_resources
 
+    onprem, cloud = onprem_groups(), cloud_groups()
     defs = dg.Definitions(
-        assets=ONPREM_ASSETS + CLOUD_ASSETS,
-        asset_checks=ONPREM_CHECKS + CLOUD_CHECKS,
+        assets=[*onprem.assets, *cloud.assets],
+        asset_checks=[*onprem.asset_checks, *cloud.asset_checks],
         resources={**onprem_resources(platform.settings), **cloud_resources(platform.settings)},
     )
     quiet = dg.evaluate_automation_conditions(defs=defs, instance=platform.instance)
@@ -42,7 +41,7 @@ def test_cloud_assets_follow_a_new_export(platform):
     assert platform.run("onprem").success  # a new export, its blocking checks passed
     after = dg.evaluate_automation_conditions(defs=defs, instance=platform.instance, cursor=quiet.cursor)
     assert FOLLOWERS <= _requested(after)
-    assert not {a.key.to_user_string() for a in ONPREM_ASSETS} & _requested(after), (
+    assert not {a.key.to_user_string() for a in onprem.assets} & _requested(after), (
         "on-prem runs by sensor only"
     )
 

@@ -83,12 +83,12 @@ def _arrival_days(home) -> tuple[date, date]:
 
 
 def _expected_groups() -> dict[str, set[str]]:
-    from hybrid_assets.cloud.assets import ASSETS as CLOUD_ASSETS
-    from hybrid_assets.onprem.assets import ASSETS as ONPREM_ASSETS
+    from hybrid_assets.cloud.definitions import group_defs as cloud_groups
+    from hybrid_assets.onprem.definitions import group_defs as onprem_groups
 
     return {
-        location: {spec.group_name for asset in assets for spec in asset.specs}
-        for location, assets in (("onprem", ONPREM_ASSETS), ("cloud", CLOUD_ASSETS))
+        location: {spec.group_name for asset in groups().assets for spec in asset.specs}
+        for location, groups in (("onprem", onprem_groups), ("cloud", cloud_groups))
     }
 
 

@@ -125,11 +125,9 @@ def test_a_future_arrival_time_is_quarantined_and_moves_nothing(gated):
     """Five rows whose loader's clock is a year ahead: quarantined with their reason, every source row is
     accepted or quarantined, and the day range, the sensor's watermark, the features and the served values
     stay as they were."""
-    from hybrid_assets.onprem.sensors import arrival_days, read_watermarks
-    from resources.warehouse import WarehouseResource
+    from hybrid_assets.onprem.arrivals import arrival_days, read_watermarks
 
     wh = gated.warehouse()
-    resource = WarehouseResource(duckdb_path=str(wh.path))
     ids = (
         gated.object_store()
         .read_parquet(catalog.LABELS_EXPORT_KEY)["customer_id"]
@@ -139,7 +137,7 @@ def test_a_future_arrival_time_is_quarantined_and_moves_nothing(gated):
     )
     before = {
         "days": arrival_days(wh),
-        "watermark": read_watermarks(resource)["transactions"][0],
+        "watermark": read_watermarks(wh)["transactions"][0],
         "export": _digest(gated, catalog.ACTIVITY_EXPORT_KEY),
         "online": _online(gated, ids),
         "production": gated.registry().production(),
@@ -149,7 +147,7 @@ def test_a_future_arrival_time_is_quarantined_and_moves_nothing(gated):
     wh.append("transactions", bad)
     try:
         assert arrival_days(wh) == before["days"]
-        assert read_watermarks(resource)["transactions"][0] == before["watermark"]
+        assert read_watermarks(wh)["transactions"][0] == before["watermark"]
         outcome = gated.run("onprem")
         assert outcome.success, outcome.step_failures + [c.description for c in outcome.blocking_failures]
         check = next(c for c in outcome.checks if c.check == "transactions_contract")

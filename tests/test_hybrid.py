@@ -12,14 +12,14 @@ import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 import httpx
 import pytest
 
 from core import catalog
 from core.contracts import CUSTOMERS
-from core.settings import REPO_ROOT, read_env_file
+from core.settings import REPO_ROOT
 from tests.conftest import build_platform, hybrid_env, persistent_instance, running_server
 from tests.residency_scan import (
     delete_planted,
@@ -30,32 +30,11 @@ from tests.residency_scan import (
     postgres_texts,
     texts_of,
 )
+from tests.services import SERVICES_HOME, drop_database, redis_client, services, with_db
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.hybrid
-SERVICES_HOME = REPO_ROOT / ".hybrid"
 REDIS_TEST_DB = 1
-
-
-def _services() -> dict[str, str]:
-    path = Path(os.environ.get("HYBRID_SERVICES_ENV", SERVICES_HOME / "services.env"))
-    if not path.exists():
-        message = f"{path} not found: run `make services` first"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return read_env_file(path)
-
-
-def _with_db(url: str, db: str) -> str:
-    parsed = urlparse(url)
-    return urlunparse(parsed._replace(path=f"/{db}"))
-
-
-def _redis(url: str):
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=3)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +42,7 @@ def hybrid(tmp_path_factory):
     import boto3
     import psycopg
 
-    svc = _services()
+    svc = services()
     tag = uuid.uuid4().hex[:8]
     database, bucket = f"onprem_t{tag}", f"hybrid-t{tag}"
     try:
@@ -79,8 +58,8 @@ def hybrid(tmp_path_factory):
         aws_secret_access_key=svc["AWS_SECRET_ACCESS_KEY"],
     )
     s3.create_bucket(Bucket=bucket)
-    redis_url = _with_db(svc["HYBRID_REDIS_URL"], str(REDIS_TEST_DB))
-    _redis(redis_url).flushdb()
+    redis_url = with_db(svc["HYBRID_REDIS_URL"], str(REDIS_TEST_DB))
+    redis_client(redis_url).flushdb()
     # the platform reaches S3 through a proxy the outage test can stop, like a server going away
     upstream = urlparse(svc["HYBRID_S3_ENDPOINT"])
     proxy = TcpProxy((upstream.hostname, upstream.port)).start()
@@ -88,7 +67,7 @@ def hybrid(tmp_path_factory):
         **svc,
         "HYBRID_S3_ENDPOINT": f"http://127.0.0.1:{proxy.port}",
         "HYBRID_PROFILE": "hybrid",
-        "HYBRID_ONPREM_DSN": _with_db(svc["HYBRID_ONPREM_DSN"], database),
+        "HYBRID_ONPREM_DSN": with_db(svc["HYBRID_ONPREM_DSN"], database),
         "HYBRID_S3_BUCKET": bucket,
         "HYBRID_REDIS_URL": redis_url,
         "HYBRID_S3_TIMEOUT_S": "3",
@@ -99,26 +78,7 @@ def hybrid(tmp_path_factory):
         platform.svc, platform.bucket, platform.s3, platform.s3_proxy = svc, bucket, s3, proxy
         yield platform
     proxy.stop()
-    _drop_database(svc["HYBRID_ONPREM_DSN"], database)
-
-
-def _drop_database(dsn: str, database: str, attempts: int = 20) -> None:
-    """Best-effort cleanup. Right after PostgreSQL restarts (the outage test), an autovacuum worker, which our
-    role may not terminate, can hold the database for a moment: try again, then leave it (a leftover test
-    database costs disk, not correctness)."""
-    import warnings
-
-    import psycopg
-
-    for attempt in range(attempts):
-        try:
-            with psycopg.connect(dsn, autocommit=True) as con:
-                con.execute(f"drop database if exists {database} with (force)")
-            return
-        except psycopg.Error as exc:
-            if attempt == attempts - 1:
-                warnings.warn(f"test database {database} left behind: {exc}", stacklevel=2)
-            time.sleep(0.5)
+    drop_database(svc["HYBRID_ONPREM_DSN"], database)
 
 
 def test_the_same_graph_runs_on_the_real_services(hybrid):
@@ -132,7 +92,7 @@ def test_the_same_graph_runs_on_the_real_services(hybrid):
     for prefix in catalog.VIEW_SOURCE_KEY.values():  # one object per day
         assert len([k for k in keys if k.startswith(prefix)]) > 100
     assert any(k.startswith("models/churn_model/versions/") for k in keys)
-    assert _redis(hybrid.env["HYBRID_REDIS_URL"]).dbsize() > 0
+    assert redis_client(hybrid.env["HYBRID_REDIS_URL"]).dbsize() > 0
 
 
 def _pii(hybrid) -> list[str]:
@@ -160,7 +120,7 @@ def _cloud_texts(hybrid) -> dict[str, str]:
         body = hybrid.s3.get_object(Bucket=hybrid.bucket, Key=key)["Body"].read()
         haystacks[f"s3://{hybrid.bucket}/{key}"] = _text_of_object(key, body)
     haystacks["feast registry"] = (hybrid.home / "feast" / "registry.db").read_bytes().decode("latin-1")
-    r = _redis(hybrid.env["HYBRID_REDIS_URL"])
+    r = redis_client(hybrid.env["HYBRID_REDIS_URL"])
     redis_text = []
     for key in r.scan_iter(count=1000):
         redis_text.append(key.decode("latin-1"))
@@ -280,7 +240,7 @@ def _redis_conf() -> Path:
 
 def test_endpoint_answers_503_while_redis_is_down_and_recovers_by_itself(hybrid):
     customer = int(hybrid.object_store().read_parquet(catalog.LABELS_EXPORT_KEY)["customer_id"][0])
-    r = _redis(hybrid.env["HYBRID_REDIS_URL"])
+    r = redis_client(hybrid.env["HYBRID_REDIS_URL"])
     with running_server(hybrid.home, env=hybrid.env) as base:
         assert httpx.post(f"{base}/predict", json={"customer_id": customer}).status_code == 200
         r.shutdown(save=True)  # Redis goes away (its append-only file keeps the data)
@@ -348,7 +308,7 @@ def test_postgres_outage_fails_naming_the_warehouse_and_a_rerun_completes(hybrid
 
 
 def test_redis_outage_fails_the_online_load_naming_redis_and_a_rerun_completes(hybrid):
-    r = _redis(hybrid.env["HYBRID_REDIS_URL"])
+    r = redis_client(hybrid.env["HYBRID_REDIS_URL"])
     production = hybrid.registry().production()
     r.shutdown(save=True)
     try:
@@ -401,7 +361,7 @@ def test_loader_and_materialize_write_identical_bytes_and_read_back_the_same(hyb
     from resources.online_loader import load_view
 
     base_url = hybrid.env["HYBRID_REDIS_URL"]
-    feast_url, ours_url = _with_db(base_url, "3"), _with_db(base_url, "4")
+    feast_url, ours_url = with_db(base_url, "3"), with_db(base_url, "4")
     feast_db, ours_db = redis.Redis.from_url(feast_url), redis.Redis.from_url(ours_url)
     feast_db.flushdb()
     ours_db.flushdb()
@@ -579,7 +539,7 @@ def test_the_first_request_after_redis_goes_away_is_a_503_within_a_second(hybrid
     """The serving Redis client has 0.5 s timeouts and no retry loop: the first request after Redis went
     away waits neither for retries nor for backoff (a client with Feast's defaults took 6-10 s)."""
     customer = int(hybrid.object_store().read_parquet(catalog.LABELS_EXPORT_KEY)["customer_id"][0])
-    r = _redis(hybrid.env["HYBRID_REDIS_URL"])
+    r = redis_client(hybrid.env["HYBRID_REDIS_URL"])
     port = urlparse(hybrid.env["HYBRID_REDIS_URL"]).port
     with running_server(hybrid.home, env=hybrid.env) as base, httpx.Client(base_url=base, timeout=30) as http:
         assert http.post("/predict", json={"customer_id": customer}).status_code == 200  # a pooled connection

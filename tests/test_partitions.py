@@ -103,11 +103,10 @@ def test_a_backfill_over_a_date_range_is_one_run_of_parallel_processes(daily, tm
 
 
 def test_new_days_are_loaded_into_the_online_store_incrementally(daily):
-    from hybrid_assets.onprem.definitions import onprem_refresh
-    from hybrid_assets.onprem.sensors import build_new_data_sensor
+    from hybrid_assets.onprem.defs.raw import new_onprem_data
     from resources.warehouse import WarehouseResource
 
-    sensor = build_new_data_sensor(onprem_refresh)
+    sensor = new_onprem_data
     resources = {"warehouse": WarehouseResource(duckdb_path=str(daily.settings.warehouse_path))}
     context = dg.build_sensor_context(instance=daily.instance, resources=resources)
     assert isinstance(sensor(context), dg.RunRequest)  # the first tick: everything so far

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import REPO_ROOT
-from tests.test_hybrid import _drop_database, _redis, _services, _with_db
+from tests.services import drop_database, redis_client, services, with_db
 
 pytestmark = pytest.mark.hybrid
 
@@ -73,7 +73,7 @@ def private_services():
     import boto3
     import psycopg
 
-    svc = _services()
+    svc = services()
     tag = uuid.uuid4().hex[:8]
     onprem, dagster_db, bucket = f"onprem_q{tag}", f"dagster_q{tag}", f"quickstart-{tag}"
     try:
@@ -89,18 +89,18 @@ def private_services():
         aws_access_key_id=svc["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=svc["AWS_SECRET_ACCESS_KEY"],
     ).create_bucket(Bucket=bucket)
-    redis_url = _with_db(svc["HYBRID_REDIS_URL"], str(REDIS_DB))
-    _redis(redis_url).flushdb()
+    redis_url = with_db(svc["HYBRID_REDIS_URL"], str(REDIS_DB))
+    redis_client(redis_url).flushdb()
     yield {
         **svc,
-        "HYBRID_ONPREM_DSN": _with_db(svc["HYBRID_ONPREM_DSN"], onprem),
-        "HYBRID_DAGSTER_PG_URL": _with_db(svc["HYBRID_DAGSTER_PG_URL"], dagster_db),
+        "HYBRID_ONPREM_DSN": with_db(svc["HYBRID_ONPREM_DSN"], onprem),
+        "HYBRID_DAGSTER_PG_URL": with_db(svc["HYBRID_DAGSTER_PG_URL"], dagster_db),
         "HYBRID_S3_BUCKET": bucket,
         "HYBRID_REDIS_URL": redis_url,
     }
-    _redis(redis_url).flushdb()
+    redis_client(redis_url).flushdb()
     for database in (onprem, dagster_db):
-        _drop_database(svc["HYBRID_ONPREM_DSN"], database)
+        drop_database(svc["HYBRID_ONPREM_DSN"], database)
 
 
 def _make_demo(repo: Path, home: Path, **extra: str) -> subprocess.CompletedProcess:
@@ -153,6 +153,9 @@ def test_readme_quick_start_then_hybrid_then_back(clone, private_services, tmp_p
     _assert_summary(back, "embedded")
     assert "generating" not in back.stdout, "switching back reuses the embedded data"
 
-    assert (clone / "feature_repo" / "feature_store.yaml").exists()
+    assert (home / "feast" / "feature_store.yaml").exists()  # the Feast repo lives in the home
+    assert not (clone / "feature_repo" / "feature_store.yaml").exists(), (
+        "nothing is written into the source tree"
+    )
     assert (STAMP.stat().st_mtime_ns if STAMP.exists() else None) == stamp, "the environment was synced"
     assert sorted(VENV.glob("lib/python*/site-packages"))[0].stat().st_mtime_ns == site_packages

@@ -6,7 +6,7 @@ import polars as pl
 
 from core import catalog
 from hybrid_assets.cloud import drift
-from hybrid_assets.cloud.sensors import evaluate_retraining
+from hybrid_assets.cloud.retraining import evaluate_retraining
 
 
 def test_psi_is_zero_for_the_same_distribution_and_large_for_a_shift():

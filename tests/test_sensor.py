@@ -2,8 +2,7 @@
 
 import dagster as dg
 
-from hybrid_assets.onprem.definitions import onprem_refresh
-from hybrid_assets.onprem.sensors import build_new_data_sensor
+from hybrid_assets.onprem.defs.raw import new_onprem_data
 from resources.warehouse import WarehouseResource
 from tests.conftest import build_platform
 
@@ -19,7 +18,7 @@ def _tick(sensor, instance, cursor, path):
 def test_new_rows_request_a_run_and_no_new_rows_do_not(tmp_path):
     platform = build_platform(tmp_path, customers=300, days=20, run=False)
     path = str(platform.settings.warehouse_path)
-    sensor = build_new_data_sensor(onprem_refresh)
+    sensor = new_onprem_data
     first, cursor = _tick(sensor, platform.instance, None, path)
     assert isinstance(first, dg.RunRequest)
     lo, hi = platform.warehouse().query("select min(ingested_at), max(ingested_at) from transactions").row(0)
@@ -40,7 +39,7 @@ def test_new_rows_request_a_run_and_no_new_rows_do_not(tmp_path):
 
 
 def test_unreadable_warehouse_skips_with_a_reason(tmp_path):
-    sensor = build_new_data_sensor(onprem_refresh)
+    sensor = new_onprem_data
     result, _ = _tick(sensor, dg.DagsterInstance.ephemeral(), None, str(tmp_path / "missing.duckdb"))
     assert isinstance(result, dg.SkipReason)
     assert "missing.duckdb" in result.skip_message

@@ -7,7 +7,7 @@ import lightgbm as lgb
 import polars as pl
 
 from core import catalog
-from hybrid_assets.cloud.checks import latest_offline_features
+from hybrid_assets.cloud.defs.feature_store import latest_offline_features
 from resources.object_store import ObjectStoreResource
 from tests.conftest import running_server
 

@@ -1,41 +1,21 @@
-"""Definitions of the ``cloud`` code location (see workspace.yaml)."""
+"""Definitions of the ``cloud`` code location (see workspace.yaml): the groups of ``defs/`` (sources, feature
+store, training, model, deployment), loaded by Dagster's defs-folder convention, plus this location's
+resources and executor."""
+
+from pathlib import Path
 
 import dagster as dg
 
-from hybrid_assets.cloud.assets import ASSETS
-from hybrid_assets.cloud.checks import CHECKS
-from hybrid_assets.cloud.sensors import (
-    RETRAIN_SELECTION,
-    build_marketing_sensor,
-    build_retraining,
-    cloud_automation,
-)
 from hybrid_assets.resources import cloud_resources, executor_for
 
-cloud_refresh = dg.define_asset_job(
-    "cloud_refresh",
-    selection=dg.AssetSelection.all(),
-    description="Refresh the feature store, train, gate and deploy the churn model.",
-)
-marketing_refresh = dg.define_asset_job(
-    "marketing_refresh", selection=dg.AssetSelection.assets("marketing_events")
-)
-retrain = dg.define_asset_job(
-    "retrain",
-    selection=RETRAIN_SELECTION,
-    description="Rebuild the training set from the newest labels, retrain the churn model, gate and deploy.",
-)
-retraining_schedule, retraining_sensor = build_retraining(retrain)
+
+def group_defs() -> dg.Definitions:
+    """Every asset, check, job, sensor and schedule of defs/, without resources."""
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(
-        assets=ASSETS,
-        asset_checks=CHECKS,
-        jobs=[cloud_refresh, marketing_refresh, retrain],
-        schedules=[retraining_schedule],
-        sensors=[build_marketing_sensor(marketing_refresh), cloud_automation, retraining_sensor],
-        resources=cloud_resources(),
-        executor=executor_for(),
+    return dg.Definitions.merge(
+        group_defs(), dg.Definitions(resources=cloud_resources(), executor=executor_for())
     )

@@ -1,26 +1,20 @@
-"""Definitions of the ``onprem`` code location (see workspace.yaml)."""
+"""Definitions of the ``onprem`` code location (see workspace.yaml): the groups of ``defs/`` (raw, features,
+export), loaded by Dagster's defs-folder convention, plus this location's resources and executor."""
+
+from pathlib import Path
 
 import dagster as dg
 
-from hybrid_assets.onprem.assets import ASSETS
-from hybrid_assets.onprem.checks import CHECKS
-from hybrid_assets.onprem.sensors import build_new_data_sensor
 from hybrid_assets.resources import executor_for, onprem_resources
 
-onprem_refresh = dg.define_asset_job(
-    "onprem_refresh",
-    selection=dg.AssetSelection.all(),
-    description="Validate the raw tables, compute features and labels, and export them to the object store.",
-)
+
+def group_defs() -> dg.Definitions:
+    """Every asset, check, job and sensor of defs/, without resources."""
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(
-        assets=ASSETS,
-        asset_checks=CHECKS,
-        jobs=[onprem_refresh],
-        sensors=[build_new_data_sensor(onprem_refresh)],
-        resources=onprem_resources(),
-        executor=executor_for(),
+    return dg.Definitions.merge(
+        group_defs(), dg.Definitions(resources=onprem_resources(), executor=executor_for())
     )

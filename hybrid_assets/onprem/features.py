@@ -17,6 +17,28 @@ import polars as pl
 from core import catalog
 
 
+def read_sources(wh, last) -> dict[str, pl.DataFrame]:
+    """The accepted rows the features of the snapshots up to ``last`` read: what had happened and arrived
+    before it, in a fixed order, so a rerun reads the same rows the same way."""
+    from resources.warehouse import PLATFORM_SCHEMA
+
+    return {
+        "transactions": wh.query(
+            # amount stays DECIMAL: its sums are exact, so a day computed alone or inside a range of days (a
+            # different row layout) gives the same bits
+            f"select customer_id, amount, category, channel, event_ts, "
+            f"ingested_at from {PLATFORM_SCHEMA}.transactions where event_ts < ? and ingested_at < ? "
+            f"order by customer_id, event_ts, transaction_id",
+            [last, last],
+        ),
+        "support_tickets": wh.query(
+            f"select customer_id, opened_ts, severity, resolved_ts from {PLATFORM_SCHEMA}.support_tickets "
+            f"where opened_ts < ? order by customer_id, opened_ts, ticket_id",
+            [last],
+        ),
+    }
+
+
 def compute_days(spine: pl.DataFrame, sources: dict[str, pl.DataFrame], people: pl.DataFrame) -> pl.DataFrame:
     """The activity view's features for every (customer, as_of) of ``spine``."""
     return catalog.compute_features(catalog.features_of(catalog.ACTIVITY_VIEW), spine, sources, people)

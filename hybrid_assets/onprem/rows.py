@@ -1,0 +1,159 @@
+"""The row rules of the raw tables, without Dagster: which source rows a run reads, which it accepts, and the
+platform.quarantine rows of the others (with their reason)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+
+import polars as pl
+
+from core.contracts import DUPLICATE_KEY, UNKNOWN_CUSTOMER, TableContract, arrival_cutoff, type_matches
+from core.days import FIRST_DAY, as_of, day_key
+from resources.warehouse import NO_ARRIVAL_DAY, Window
+
+
+def schema_problems(contract: TableContract, found: dict[str, str]) -> tuple[str, dict] | None:
+    """What is wrong with the source table's columns (missing, unexpected and retyped: a rename shows up as
+    missing + unexpected), as a message and metadata; None when it matches its contract."""
+    if not found:
+        return f"source table {contract.table} does not exist in the warehouse", {}
+    missing = [c for c in contract.columns if c not in found]
+    unexpected = [c for c in found if c not in contract.columns]
+    retyped = [
+        f"{c} is {found[c]}, expected {t}"
+        for c, t in contract.columns.items()
+        if c in found and not type_matches(t, found[c])
+    ]
+    parts = [
+        f"{label} {', '.join(names)}"
+        for label, names in (
+            ("missing column(s)", missing),
+            ("unexpected column(s)", unexpected),
+            ("wrong type:", retyped),
+        )
+        if names
+    ]
+    if not parts:
+        return None
+    return (
+        f"schema of source table {contract.table} changed: {'; '.join(parts)}",
+        {"missing_columns": missing, "unexpected_columns": unexpected, "wrong_types": retyped},
+    )
+
+
+def split_rows(
+    contract: TableContract,
+    rows: pl.DataFrame,
+    known_customers: pl.Series | None,
+    replayed: pl.Series | None = None,
+    now: datetime | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Accepted rows, and the rest with the first rule each breaks (row rules, duplicate key, unknown customer).
+
+    ``replayed`` marks rows whose key already arrived in an earlier partition: duplicates too, whatever order
+    the partitions run in. ``now`` is the run's clock, for the rules about the future."""
+    reason = pl.lit(None, dtype=pl.String)
+    now = now or datetime.now()
+    checks: list[tuple[str, pl.Expr]] = [(r.reason, r.invalid(now)) for r in contract.rules]
+    duplicate = pl.col(contract.key).is_duplicated() & (pl.int_range(pl.len()).over(contract.key) > 0)
+    if replayed is not None:
+        duplicate = duplicate | pl.lit(replayed)
+    checks.append((DUPLICATE_KEY, duplicate))
+    if known_customers is not None:
+        checks.append((UNKNOWN_CUSTOMER, ~pl.col("customer_id").is_in(known_customers.implode())))
+    for text, invalid in reversed(checks):  # first rule wins
+        reason = pl.when(invalid.fill_null(False)).then(pl.lit(text)).otherwise(reason)
+    flagged = rows.with_columns(_reason=reason)
+    accepted = flagged.filter(pl.col("_reason").is_null()).drop("_reason")
+    bad = flagged.filter(pl.col("_reason").is_not_null())
+    return accepted, bad
+
+
+def quarantine_rows(
+    contract: TableContract,
+    bad: pl.DataFrame,
+    run_id: str,
+    partition_column: str | None = None,
+    now: datetime | None = None,
+) -> pl.DataFrame:
+    """Rows for platform.quarantine (columns in the table's order); ``partition_key`` is the row's arrival
+    day for a partitioned table ('' when no day owns it: no arrival time, or one in the future), null
+    otherwise."""
+    now = now or datetime.now()
+    body = bad.drop("_reason")
+    if partition_column is None:
+        keys = [None] * bad.height
+    else:
+        cutoff = arrival_cutoff(now)
+        keys = [
+            t.date().isoformat() if t is not None and t <= cutoff else NO_ARRIVAL_DAY
+            for t in bad[partition_column].to_list()
+        ]
+    return pl.DataFrame(
+        {
+            "source_table": [contract.table] * bad.height,
+            "row_key": [str(v) for v in bad[contract.key].to_list()],
+            "reason": bad["_reason"].to_list(),
+            "row_json": [json.dumps(r, default=str) for r in body.to_dicts()],
+            "detected_at": [now] * bad.height,
+            "run_id": [run_id] * bad.height,
+            "partition_key": keys,
+        },
+        schema={
+            "source_table": pl.String,
+            "row_key": pl.String,
+            "reason": pl.String,
+            "row_json": pl.String,
+            "detected_at": pl.Datetime("us"),
+            "run_id": pl.String,
+            "partition_key": pl.String,
+        },
+    )
+
+
+def read_all(wh, contract: TableContract) -> pl.DataFrame:
+    """Every source row of an unpartitioned table, in arrival order."""
+    return wh.query(
+        f"select {', '.join(contract.columns)} from {contract.table} "
+        f"order by {contract.arrival} nulls last, {contract.key}"
+    )
+
+
+def read_window(wh, contract: TableContract, days: list[date], now: datetime) -> tuple[pl.DataFrame, Window]:
+    """Source rows that arrived on ``days`` plus the ones no day owns (no arrival time, or one in the future:
+    every run quarantines them again), each flagged ``_replayed`` when its key already arrived on an earlier
+    day."""
+    column = contract.partition_column
+    window = Window(
+        column, as_of(days[0]), as_of(days[-1]) + timedelta(days=1), day_key(days[0]), day_key(days[-1])
+    )
+    cols = ", ".join(f"t.{c}" for c in contract.columns)
+    rows = wh.query(
+        f"select {cols}, exists (select 1 from {contract.table} e where e.{contract.key} = t.{contract.key} "
+        f"and e.{column} < ?) as _replayed from {contract.table} t "
+        f"where (t.{column} >= ? and t.{column} < ?) or t.{column} is null or t.{column} > ? "
+        f"order by t.{contract.arrival} nulls last, t.{contract.key}",
+        [window.start, window.start, window.end, arrival_cutoff(now)],
+    )
+    return rows, window
+
+
+def rows_before_first_day(wh, contract: TableContract) -> int:
+    """Source rows that arrived before the first daily partition: no partition reads them."""
+    first = as_of(date.fromisoformat(FIRST_DAY))
+    return int(
+        wh.scalar(f"select count(*) from {contract.table} where {contract.partition_column} < ?", [first])
+    )
+
+
+def before_first_day_message(contract: TableContract, count: int) -> str:
+    return (
+        f"{count} {contract.table} rows arrived before the first partition day {FIRST_DAY} and are not loaded "
+        "(core/days.py FIRST_DAY)"
+    )
+
+
+def count_by_reason(bad: pl.DataFrame, column: str = "_reason") -> dict[str, int]:
+    """Quarantined rows per reason, most frequent first."""
+    return dict(bad.group_by(column).len().sort("len", descending=True).iter_rows())
