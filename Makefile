@@ -42,7 +42,7 @@ demo: env
 
 # The whole suite: embedded and hybrid. The hybrid tests need the services, so they are brought up first.
 test: services
-	$(VENV)/bin/pytest -ra --durations=10 -n 2 --dist loadgroup
+	$(VENV)/bin/pytest -ra --durations=10 -n 2 --dist loadscope
 
 # Only the embedded suite (no server needed); the hybrid tests skip without services (never under CI=true).
 test-embedded: env

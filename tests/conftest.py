@@ -176,12 +176,39 @@ def running_server(home: Path, poll_seconds: float = 0.5, env: dict | None = Non
         proc.wait(timeout=20)
 
 
-@pytest.hookimpl(
-    tryfirst=True
-)  # before pytest-xdist reads the groups (`make test` runs `-n 2 --dist loadgroup`)
-def pytest_collection_modifyitems(config, items):
-    """Each test module runs on one xdist worker, so its module fixtures (a platform of its own) are built once;
-    every test that uses the local services shares one group, because some of them stop PostgreSQL or Redis."""
-    for item in items:
-        group = "services" if item.get_closest_marker("hybrid") else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
+# -- running the suite on two workers (`make test`: pytest -n 2 --dist loadscope) ---------------------------------
+# Modules whose tests use the shared PostgreSQL and Redis of `make services`: some of them stop those servers
+# (the outage tests), so they run one after another on one worker.
+SERVICES_MODULES = {"test_hybrid.py", "test_quickstart.py", "test_warehouse.py", "test_feature_store.py"}
+# The longest scopes start first, so they run side by side and the short modules fill in after them.
+FIRST = ("services", "tests/test_automation.py", "tests/test_layers.py", "tests/test_browser.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """One scope per test module, so its module fixtures (a platform of its own) are built once, and one for
+    the modules that share the services. (pytest-xdist's `loadgroup` cannot group here: it marks a test's group
+    in `item._nodeid`, which pytest 9 no longer reads.)"""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndServices(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "services" if Path(module).name in SERVICES_MODULES else module
+
+        def schedule(self) -> None:
+            if self.collection is None and self.collection_is_completed:
+
+                def rank(nodeid: str) -> int:
+                    scope = self._split_scope(nodeid)
+                    return FIRST.index(scope) if scope in FIRST else len(FIRST)
+
+                for node, collection in self.registered_collections.items():
+                    self.registered_collections[node] = sorted(
+                        collection, key=rank
+                    )  # stable: same order within
+            super().schedule()
+
+    config.option.loadscopereorder = False  # our order, not the number of tests per module
+    return ModulesAndServices(config, log)
