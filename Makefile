@@ -41,9 +41,9 @@ demo: env
 	$(VENV)/bin/hybrid demo $(DEMO_ARGS)
 
 # The whole suite: embedded and hybrid. The hybrid tests need the services, so they are brought up first.
-# Four workers on two cores: the longest tests mostly wait (daemon ticks, servers, a browser), so more workers
-# keep the CPUs busy. One scope per module, the service tests together (tests/conftest.py). PYTEST_WORKERS=0: serial.
-PYTEST_WORKERS ?= 4
+# Three workers on two cores: the longest tests mostly wait (daemon ticks, servers, a browser), so a third keeps
+# the CPUs busy. One scope per module, the service tests together (tests/conftest.py). PYTEST_WORKERS=0: serial.
+PYTEST_WORKERS ?= 3
 test: services
 	$(VENV)/bin/pytest -ra --durations=10 -n $(PYTEST_WORKERS) --dist loadscope
 

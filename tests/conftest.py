@@ -176,25 +176,26 @@ def running_server(home: Path, poll_seconds: float = 0.5, env: dict | None = Non
         proc.wait(timeout=20)
 
 
-# -- running the suite on several workers (`make test`: pytest -n 4 --dist loadscope) ------------------------------
+# -- running the suite on several workers (`make test`: pytest -n 3 --dist loadscope) ------------------------------
 # Modules whose tests use the shared PostgreSQL and Redis of `make services`: some of them stop those servers
 # (the outage tests), so they run one after another on one worker.
 SERVICES_MODULES = {"test_hybrid.py", "test_quickstart.py", "test_warehouse.py", "test_feature_store.py"}
-# The four longest scopes start first, one per worker. A worker queues its next scope while its last tests run,
-# so the next two are tiny (nothing waits behind the daemon or the browser), then the long ones.
+# The three longest scopes start first, one per worker. A worker queues its next scope while its last tests
+# run, so the next three are tiny (nothing waits behind the daemon or the browser), then the long ones.
 FIRST = (
     "services",
     "tests/test_automation.py",
     "tests/test_browser.py",
-    "tests/test_endpoint_hardening.py",
     "tests/test_layers.py",
     "tests/test_catalog.py",
+    "tests/test_redaction.py",
+    "tests/test_endpoint_hardening.py",
     "tests/test_cluster.py",
-    "tests/test_asof_store.py",
-    "tests/test_residency.py",
     "tests/test_partitions.py",
+    "tests/test_asof_store.py",
     "tests/test_status.py",
     "tests/test_gates.py",
+    "tests/test_residency.py",
 )
 
 
