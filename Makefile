@@ -19,7 +19,7 @@ help:
 	@echo "make test-embedded - the embedded tests only, no server needed"
 	@echo "make ui     - Dagster webserver + daemon on the instance under HYBRID_HOME (default .hybrid/)"
 	@echo "make serve  - the prediction endpoint on http://127.0.0.1:8000"
-	@echo "make feast-ui - the Feast UI over feature_repo/"
+	@echo "make feast-ui - the Feast UI over the active profile's Feast repo (HYBRID_HOME/feast)"
 	@echo "make services - local PostgreSQL, Redis and S3 API for HYBRID_PROFILE=hybrid (make services-down stops them)"
 	@echo "make bench  - the benchmarks (hybrid profile; after make services): JSON in HYBRID_HOME/bench/"
 	@echo "make cluster-up - local Dask clusters (on-prem and cloud) that the next runs use (make cluster-down stops them)"

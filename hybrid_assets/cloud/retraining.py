@@ -1,6 +1,9 @@
 """The retraining policy and decision, without Dagster: whether a new model version is due (a labelled
 snapshot the latest version did not see), and whether the production model drifted or lost quality."""
 
+import polars as pl
+
+from core import catalog
 from hybrid_assets.cloud import drift, training
 from hybrid_assets.cloud.online_load import newest_feature_rows
 
@@ -21,10 +24,7 @@ def evaluate_retraining(
 ) -> tuple[drift.RetrainDecision, str]:
     """The retraining decision for the current production model, and a signature of the data it saw
     (so the sensor asks once per new state, not on every tick)."""
-    import lightgbm as lgb
-    import polars as pl
-
-    from core import catalog
+    import lightgbm as lgb  # only when the sensor evaluates: not while the definitions load
 
     pointer = registry.production()
     if pointer is None:
