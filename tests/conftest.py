@@ -177,40 +177,38 @@ def running_server(home: Path, poll_seconds: float = 0.5, env: dict | None = Non
 
 
 # -- running the suite on several workers (`make test`: pytest -n 3 --dist loadscope) ------------------------------
-# Modules whose tests use the shared PostgreSQL and Redis of `make services`: some of them stop those servers
-# (the outage tests), so they run one after another on one worker.
-SERVICES_MODULES = {"test_hybrid.py", "test_quickstart.py", "test_warehouse.py", "test_feature_store.py"}
 # The three longest scopes start first, one per worker. A worker queues its next scope while its last tests
-# run, so the next three are tiny (nothing waits behind the daemon or the browser), then the long ones.
+# run, so the next three are tiny (nothing waits behind the daemon, the hybrid module or the browser), then
+# the long ones, longest first.
 FIRST = (
-    "services",
     "tests/test_automation.py",
+    "tests/test_hybrid.py",
     "tests/test_browser.py",
     "tests/test_layers.py",
     "tests/test_catalog.py",
     "tests/test_redaction.py",
+    "tests/test_quickstart.py",
     "tests/test_endpoint_hardening.py",
     "tests/test_cluster.py",
     "tests/test_partitions.py",
     "tests/test_asof_store.py",
+    "tests/test_residency.py",
     "tests/test_status.py",
     "tests/test_gates.py",
-    "tests/test_residency.py",
 )
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """One scope per test module, so its module fixtures (a platform of its own) are built once, and one for
-    the modules that share the services. (pytest-xdist's `loadgroup` cannot group here: it marks a test's group
-    in `item._nodeid`, which pytest 9 no longer reads.)"""
+    """One scope per test module, so its module fixtures (a platform of its own) are built once, in our order.
+    The modules that use the servers of `make services` run side by side: each has its own databases, bucket and
+    Redis database, and the outage tests stop a proxy of their own, never a shared server."""
     if config.getvalue("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class ModulesAndServices(LoadScopeScheduling):
+    class LongestFirst(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return "services" if Path(module).name in SERVICES_MODULES else module
+            return nodeid.split("::", 1)[0]
 
         def schedule(self) -> None:
             if self.collection is None and self.collection_is_completed:
@@ -226,4 +224,4 @@ def pytest_xdist_make_scheduler(config, log):
             super().schedule()
 
     config.option.loadscopereorder = False  # our order, not the number of tests per module
-    return ModulesAndServices(config, log)
+    return LongestFirst(config, log)

@@ -1,8 +1,9 @@
 """The hybrid profile against real services (PostgreSQL, the S3 API of moto_server, Redis) from
 `make services`: the same graph, the residency promise, credentials hygiene, and faults.
 
-Each module run gets its own PostgreSQL database, bucket and Redis database. Under CI=true these tests
-never skip: a missing service is a failure.
+Each module run gets its own PostgreSQL database, bucket and Redis database, and reaches each server through a
+proxy of its own: an outage test stops the proxy, not the server, so the other modules that use the servers run
+at the same time. Under CI=true these tests never skip: a missing service is a failure.
 """
 
 import io
@@ -10,8 +11,8 @@ import os
 import subprocess
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
@@ -30,7 +31,7 @@ from tests.residency_scan import (
     postgres_texts,
     texts_of,
 )
-from tests.services import SERVICES_HOME, drop_database, redis_client, services, with_db
+from tests.services import drop_database, redis_client, services, with_db
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.hybrid
@@ -58,27 +59,60 @@ def hybrid(tmp_path_factory):
         aws_secret_access_key=svc["AWS_SECRET_ACCESS_KEY"],
     )
     s3.create_bucket(Bucket=bucket)
-    redis_url = with_db(svc["HYBRID_REDIS_URL"], str(REDIS_TEST_DB))
-    redis_client(redis_url).flushdb()
-    # the platform reaches S3 through a proxy the outage test can stop, like a server going away
-    upstream = urlparse(svc["HYBRID_S3_ENDPOINT"])
-    proxy = TcpProxy((upstream.hostname, upstream.port)).start()
+    redis_client(with_db(svc["HYBRID_REDIS_URL"], str(REDIS_TEST_DB))).flushdb()
+    # The platform reaches each server through a proxy an outage test can stop: for the client that is exactly
+    # a server going away (connections reset, new ones refused), while the servers `make services` shares with
+    # the other test modules, which run at the same time on other workers, stay up.
+    proxies = {name: TcpProxy(_address(svc[name])).start() for name in PROXIED}
     env = {
         **svc,
-        "HYBRID_S3_ENDPOINT": f"http://127.0.0.1:{proxy.port}",
+        "HYBRID_S3_ENDPOINT": _through(svc["HYBRID_S3_ENDPOINT"], proxies["HYBRID_S3_ENDPOINT"]),
         "HYBRID_PROFILE": "hybrid",
-        "HYBRID_ONPREM_DSN": with_db(svc["HYBRID_ONPREM_DSN"], database),
+        "HYBRID_ONPREM_DSN": with_db(
+            _through(svc["HYBRID_ONPREM_DSN"], proxies["HYBRID_ONPREM_DSN"]), database
+        ),
         "HYBRID_S3_BUCKET": bucket,
-        "HYBRID_REDIS_URL": redis_url,
+        "HYBRID_REDIS_URL": with_db(
+            _through(svc["HYBRID_REDIS_URL"], proxies["HYBRID_REDIS_URL"]), str(REDIS_TEST_DB)
+        ),
         "HYBRID_S3_TIMEOUT_S": "3",
     }
     home = tmp_path_factory.mktemp("hybrid")
     with hybrid_env(home, **env):
         platform = build_platform(home, customers=3000, days=150, env=env)
-        platform.svc, platform.bucket, platform.s3, platform.s3_proxy = svc, bucket, s3, proxy
+        platform.svc, platform.bucket, platform.s3 = svc, bucket, s3
+        platform.s3_proxy = proxies["HYBRID_S3_ENDPOINT"]
+        platform.pg_proxy = proxies["HYBRID_ONPREM_DSN"]
+        platform.redis_proxy = proxies["HYBRID_REDIS_URL"]
         yield platform
-    proxy.stop()
+    for proxy in proxies.values():
+        proxy.stop()
     drop_database(svc["HYBRID_ONPREM_DSN"], database)
+
+
+PROXIED = ("HYBRID_S3_ENDPOINT", "HYBRID_ONPREM_DSN", "HYBRID_REDIS_URL")
+
+
+def _address(url: str) -> tuple[str, int]:
+    parts = urlparse(url)
+    return parts.hostname, parts.port
+
+
+def _through(url: str, proxy: TcpProxy) -> str:
+    """``url`` with its host and port replaced by the proxy's (user, password and path kept)."""
+    parts = urlparse(url)
+    credentials = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return parts._replace(netloc=f"{credentials}127.0.0.1:{proxy.port}").geturl()
+
+
+@contextmanager
+def _outage(proxy: TcpProxy):
+    """The server behind ``proxy`` goes away for the block and comes back on the same address after it."""
+    proxy.stop()
+    try:
+        yield
+    finally:
+        proxy.start()
 
 
 def test_the_same_graph_runs_on_the_real_services(hybrid):
@@ -234,17 +268,11 @@ def test_credentials_never_appear_in_code_logs_metadata_or_registry(hybrid):
             assert secret not in text, f"a credential appears in {where}"
 
 
-def _redis_conf() -> Path:
-    return SERVICES_HOME / "services" / "redis" / "redis.conf"
-
-
 def test_endpoint_answers_503_while_redis_is_down_and_recovers_by_itself(hybrid):
     customer = int(hybrid.object_store().read_parquet(catalog.LABELS_EXPORT_KEY)["customer_id"][0])
-    r = redis_client(hybrid.env["HYBRID_REDIS_URL"])
     with running_server(hybrid.home, env=hybrid.env) as base:
         assert httpx.post(f"{base}/predict", json={"customer_id": customer}).status_code == 200
-        r.shutdown(save=True)  # Redis goes away (its append-only file keeps the data)
-        try:
+        with _outage(hybrid.redis_proxy):  # Redis goes away
             for path in ("/ready", "/predict", "/predict"):
                 resp = (
                     httpx.get(f"{base}{path}", timeout=30)
@@ -255,8 +283,6 @@ def test_endpoint_answers_503_while_redis_is_down_and_recovers_by_itself(hybrid)
                 port = urlparse(hybrid.env["HYBRID_REDIS_URL"]).port
                 assert f"Redis at 127.0.0.1:{port}" in resp.json()["detail"]
                 assert "Traceback" not in resp.text
-        finally:
-            subprocess.run(["redis-server", str(_redis_conf())], check=True)
         deadline = time.monotonic() + 30
         status = None
         while time.monotonic() < deadline:
@@ -274,11 +300,8 @@ def test_s3_outage_fails_the_step_naming_the_endpoint_and_a_rerun_completes(hybr
     objects = hybrid.object_store()
     before = objects.checksums(catalog.ACTIVITY_EXPORT_KEY)
     hybrid.generator().append(days=1)  # new data, so the rerun really writes a new day
-    hybrid.s3_proxy.stop()
-    try:
+    with _outage(hybrid.s3_proxy):
         outcome = hybrid.run("onprem")
-    finally:
-        hybrid.s3_proxy.start()
     assert not outcome.success
     failures = " ".join(outcome.step_failures)
     assert hybrid.env["HYBRID_S3_ENDPOINT"] in failures, failures
@@ -292,14 +315,8 @@ def test_s3_outage_fails_the_step_naming_the_endpoint_and_a_rerun_completes(hybr
 
 
 def test_postgres_outage_fails_naming_the_warehouse_and_a_rerun_completes(hybrid):
-    from hybrid_cli import services
-
-    paths = services.Paths(SERVICES_HOME / "services")
-    services._pg_down(paths)
-    try:
+    with _outage(hybrid.pg_proxy):
         outcome = hybrid.run("onprem")
-    finally:
-        services._pg_up(paths, services._load_secrets(paths)["PG_PASSWORD"])
     assert not outcome.success
     port = urlparse(hybrid.env["HYBRID_ONPREM_DSN"]).port
     assert f"PostgreSQL warehouse at 127.0.0.1:{port}" in " ".join(outcome.step_failures)
@@ -308,13 +325,9 @@ def test_postgres_outage_fails_naming_the_warehouse_and_a_rerun_completes(hybrid
 
 
 def test_redis_outage_fails_the_online_load_naming_redis_and_a_rerun_completes(hybrid):
-    r = redis_client(hybrid.env["HYBRID_REDIS_URL"])
     production = hybrid.registry().production()
-    r.shutdown(save=True)
-    try:
+    with _outage(hybrid.redis_proxy):
         outcome = hybrid.run("cloud")
-    finally:
-        subprocess.run(["redis-server", str(_redis_conf())], check=True)
     assert not outcome.success
     port = urlparse(hybrid.env["HYBRID_REDIS_URL"]).port
     failure = next(f for f in outcome.step_failures if f.startswith("online_features"))
@@ -539,12 +552,10 @@ def test_the_first_request_after_redis_goes_away_is_a_503_within_a_second(hybrid
     """The serving Redis client has 0.5 s timeouts and no retry loop: the first request after Redis went
     away waits neither for retries nor for backoff (a client with Feast's defaults took 6-10 s)."""
     customer = int(hybrid.object_store().read_parquet(catalog.LABELS_EXPORT_KEY)["customer_id"][0])
-    r = redis_client(hybrid.env["HYBRID_REDIS_URL"])
     port = urlparse(hybrid.env["HYBRID_REDIS_URL"]).port
     with running_server(hybrid.home, env=hybrid.env) as base, httpx.Client(base_url=base, timeout=30) as http:
         assert http.post("/predict", json={"customer_id": customer}).status_code == 200  # a pooled connection
-        r.shutdown(save=True)
-        try:
+        with _outage(hybrid.redis_proxy):
             timings = []
             for path in ("/predict", "/predict", "/ready"):
                 began = time.monotonic()
@@ -553,8 +564,6 @@ def test_the_first_request_after_redis_goes_away_is_a_503_within_a_second(hybrid
                 assert resp.status_code == 503, resp.text
                 assert f"Redis at 127.0.0.1:{port}" in resp.json()["detail"]
             assert max(timings) < 1.5, timings
-        finally:
-            subprocess.run(["redis-server", str(_redis_conf())], check=True)
         deadline = time.monotonic() + 30
         while http.post("/predict", json={"customer_id": customer}).status_code != 200:
             assert time.monotonic() < deadline, "the endpoint did not recover"

@@ -17,5 +17,5 @@ def group_defs() -> dg.Definitions:
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions.merge(
-        group_defs(), dg.Definitions(resources=cloud_resources(), executor=executor_for())
+        group_defs(), dg.Definitions(resources=cloud_resources(), executor=executor_for("cloud"))
     )

@@ -16,5 +16,5 @@ def group_defs() -> dg.Definitions:
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions.merge(
-        group_defs(), dg.Definitions(resources=onprem_resources(), executor=executor_for())
+        group_defs(), dg.Definitions(resources=onprem_resources(), executor=executor_for("onprem"))
     )
