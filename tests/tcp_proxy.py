@@ -25,6 +25,12 @@ class TcpProxy:
 
     def stop(self) -> None:
         if self._listener:
+            # shutdown first: on Linux, close() alone does not wake the thread blocked in accept(), which would
+            # then accept (and forward) one more connection after the "outage" began
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
         with self._lock:

@@ -187,10 +187,11 @@ def online_matches_offline(
     latest = latest_offline_features(object_store)
     offline = latest.sample(n=min(CONSISTENCY_SAMPLE, latest.height), seed=7).sort(catalog.ENTITY_KEY)
     store = feature_store.store()
-    online = store.get_online_features(
-        features=store.get_feature_service(catalog.FEATURE_SERVICE),
-        entity_rows=[{catalog.ENTITY_KEY: int(i)} for i in offline[catalog.ENTITY_KEY]],
-    ).to_dict()
+    with online_load.naming_the_store("reading", feature_store.describe_online()):
+        online = store.get_online_features(
+            features=store.get_feature_service(catalog.FEATURE_SERVICE),
+            entity_rows=[{catalog.ENTITY_KEY: int(i)} for i in offline[catalog.ENTITY_KEY]],
+        ).to_dict()
     mismatches = []
     for name in catalog.feature_names():
         want = offline[name].to_numpy().astype(float)
