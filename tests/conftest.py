@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -198,6 +199,10 @@ FIRST = (
 )
 
 
+def _rank(scope: str) -> int:
+    return FIRST.index(scope) if scope in FIRST else len(FIRST)
+
+
 def pytest_xdist_make_scheduler(config, log):
     """One scope per test module, so its module fixtures (a platform of its own) are built once, in our order.
     The modules that use the servers of `make services` run side by side: each has its own databases, bucket and
@@ -207,21 +212,20 @@ def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
 
     class LongestFirst(LoadScopeScheduling):
+        ordered = False
+
         def _split_scope(self, nodeid: str) -> str:
             return nodeid.split("::", 1)[0]
 
-        def schedule(self) -> None:
-            if self.collection is None and self.collection_is_completed:
-
-                def rank(nodeid: str) -> int:
-                    scope = self._split_scope(nodeid)
-                    return FIRST.index(scope) if scope in FIRST else len(FIRST)
-
-                for node, collection in self.registered_collections.items():
-                    self.registered_collections[node] = sorted(
-                        collection, key=rank
-                    )  # stable: same order within
-            super().schedule()
+        def _assign_work_unit(self, node) -> None:
+            # The work queue is complete before the first unit goes out: put its scopes in our order then. (Only
+            # the queue: a node's collection must keep the worker's order, its indices name the tests to run.)
+            if not self.ordered:
+                self.workqueue = OrderedDict(
+                    sorted(self.workqueue.items(), key=lambda unit: _rank(unit[0]))
+                )  # stable: the others in collection order
+                self.ordered = True
+            super()._assign_work_unit(node)
 
     config.option.loadscopereorder = False  # our order, not the number of tests per module
     return LongestFirst(config, log)
