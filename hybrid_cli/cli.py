@@ -24,9 +24,11 @@ from hybrid_cli.commands import (
     cmd_errors,
     cmd_feast_config,
     cmd_generate,
+    cmd_import,
     cmd_quarantine,
     cmd_serve,
     cmd_services,
+    cmd_sources,
     cmd_status,
     cmd_truth,
     cmd_ui,
@@ -199,6 +201,26 @@ def main(argv: list[str] | None = None) -> int:
         "no model, endpoint not ready)",
     )
     p.set_defaults(fn=cmd_status)
+
+    p = sub.add_parser(
+        "sources",
+        help="check: every source table of the warehouse against its contract (tables, columns, types); exit 1 "
+        "with one line per problem",
+    )
+    p.add_argument("action", choices=["check"])
+    p.set_defaults(fn=cmd_sources)
+
+    p = sub.add_parser(
+        "import",
+        help="load a CSV or Parquet file into a table of the warehouse, in one transaction (a source table's "
+        "columns are cast to its contract's types)",
+    )
+    p.add_argument("table", help="the table, e.g. transactions")
+    p.add_argument("file", type=Path, help="a .csv (with a header) or .parquet file")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--replace", action="store_true", help="replace the table if it exists")
+    mode.add_argument("--append", action="store_true", help="add the rows to the existing table")
+    p.set_defaults(fn=cmd_import)
 
     p = sub.add_parser("docs", help="regenerate docs/features.md from the feature catalog")
     p.set_defaults(fn=cmd_docs)

@@ -216,6 +216,46 @@ def cmd_quarantine(args) -> int:
     return 0
 
 
+def cmd_sources(args) -> int:
+    """`hybrid sources check`: every source table against its contract; exit 1 naming each problem."""
+    from hybrid_cli.sources import check
+    from resources.warehouse import warehouse_for
+
+    settings = load_settings()
+    wh = warehouse_for(settings)
+    problems, fine = check(wh)
+    print(f"source tables in the {wh.describe()} (profile {settings.profile}), against core/contracts.py:")
+    for line in fine:
+        print(f"  ok  {line}")
+    for line in problems:
+        print(f"  !!  {line}")
+    if problems:
+        print(f"{len(problems)} problem(s): the raw assets would stop on them; nothing was run")
+        return 1
+    print("every source table matches its contract: the graph can run on them")
+    return 0
+
+
+def cmd_import(args) -> int:
+    """`hybrid import TABLE FILE`: a CSV or Parquet file into a warehouse table, in one transaction."""
+    from hybrid_cli.sources import SourceFileError, import_file
+    from resources.warehouse import warehouse_for
+
+    settings = load_settings(writable=True)
+    wh = warehouse_for(settings)
+    mode = "replace" if args.replace else "append" if args.append else "create"
+    try:
+        rows = import_file(wh, args.table, args.file, mode)
+    except SourceFileError as exc:
+        print(f"hybrid import: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{rows} rows of {args.file} {'added to' if mode == 'append' else 'in'} table {args.table} of the {wh.describe()}"
+    )
+    print("next: `hybrid sources check`")
+    return 0
+
+
 def cmd_errors(args) -> int:
     """On-prem only: the unscrubbed errors of on-prem steps, whose scrubbed messages Dagster shows with an id."""
     from hybrid_assets.onprem.residency import STEP_ERRORS_TABLE

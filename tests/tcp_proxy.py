@@ -1,73 +1,89 @@
-"""A loopback TCP forwarder the tests can stop and start: stopping it is, for the client, exactly a server
-that went away (connections reset, new ones refused), without losing the real server's state."""
+"""A loopback TCP forwarder the tests can stop and start: stopping it is, for the client, exactly a server that
+went away (connections reset, new ones refused), without losing the real server's state.
+
+The forwarding runs in a process of its own (``python -m tests.tcp_proxy``): in the test's process its threads
+would wait for the GIL behind the pipeline the test runs, and every round trip to PostgreSQL or Redis would
+wait with them. Stopping kills that process, so the kernel closes its listener and every connection at once.
+"""
+
+from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 
 class TcpProxy:
     def __init__(self, upstream: tuple[str, int], port: int = 0):
         self.upstream = upstream
         self.port = port
-        self._listener: socket.socket | None = None
-        self._conns: set[socket.socket] = set()
-        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
 
-    def start(self) -> "TcpProxy":
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self.port = listener.getsockname()[1]
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+    def start(self) -> TcpProxy:
+        host, upstream_port = self.upstream
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.tcp_proxy", str(self.port), host, str(upstream_port)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        line = self._proc.stdout.readline()  # the port it listens on, once it does
+        if not line.strip().isdigit():
+            self.stop()
+            raise RuntimeError(f"the TCP proxy to {host}:{upstream_port} did not start")
+        self.port = int(line)
         return self
 
     def stop(self) -> None:
-        if self._listener:
-            # shutdown first: on Linux, close() alone does not wake the thread blocked in accept(), which would
-            # then accept (and forward) one more connection after the "outage" began
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(timeout=10)
+            self._proc.stdout.close()
+            self._proc = None
+
+
+def _pump(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
             try:
-                self._listener.shutdown(socket.SHUT_RDWR)
+                s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-            self._listener.close()
-            self._listener = None
-        with self._lock:
-            for conn in list(self._conns):
-                try:
-                    conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                conn.close()
-            self._conns.clear()
 
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.upstream, timeout=5)
-                server.settimeout(None)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._conns.update((client, server))
-            for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+def _serve(port: int, upstream: tuple[str, int]) -> None:
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for attempt in range(50):  # the previous proxy on this port may still be closing
         try:
-            while data := src.recv(65536):
-                dst.sendall(data)
+            listener.bind(("127.0.0.1", port))
+            break
         except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            if attempt == 49:
+                raise
+            time.sleep(0.1)
+    listener.listen(128)
+    print(listener.getsockname()[1], flush=True)
+    while True:
+        client, _ = listener.accept()
+        try:
+            server = socket.create_connection(upstream, timeout=5)
+            server.settimeout(None)
+        except OSError:
+            client.close()
+            continue
+        for a, b in ((client, server), (server, client)):
+            a.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]), (sys.argv[2], int(sys.argv[3])))

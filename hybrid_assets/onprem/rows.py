@@ -8,37 +8,22 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from core.contracts import DUPLICATE_KEY, UNKNOWN_CUSTOMER, TableContract, arrival_cutoff, type_matches
+from core.contracts import DUPLICATE_KEY, UNKNOWN_CUSTOMER, TableContract, arrival_cutoff, column_problems
 from core.days import FIRST_DAY, as_of, day_key
 from resources.warehouse import NO_ARRIVAL_DAY, Window
 
 
 def schema_problems(contract: TableContract, found: dict[str, str]) -> tuple[str, dict] | None:
-    """What is wrong with the source table's columns (missing, unexpected and retyped: a rename shows up as
-    missing + unexpected), as a message and metadata; None when it matches its contract."""
-    if not found:
-        return f"source table {contract.table} does not exist in the warehouse", {}
-    missing = [c for c in contract.columns if c not in found]
-    unexpected = [c for c in found if c not in contract.columns]
-    retyped = [
-        f"{c} is {found[c]}, expected {t}"
-        for c, t in contract.columns.items()
-        if c in found and not type_matches(t, found[c])
-    ]
-    parts = [
-        f"{label} {', '.join(names)}"
-        for label, names in (
-            ("missing column(s)", missing),
-            ("unexpected column(s)", unexpected),
-            ("wrong type:", retyped),
-        )
-        if names
-    ]
-    if not parts:
+    """What is wrong with the source table's columns, as a message and metadata (the lines of
+    core.contracts.column_problems, which `hybrid sources check` prints too); None when it matches its
+    contract. A renamed column shows up as one missing and one not in the contract."""
+    problems = column_problems(contract, found)
+    if not problems:
         return None
     return (
-        f"schema of source table {contract.table} changed: {'; '.join(parts)}",
-        {"missing_columns": missing, "unexpected_columns": unexpected, "wrong_types": retyped},
+        f"source table {contract.table} does not match its contract: {'; '.join(problems)} "
+        "(`hybrid sources check` lists every problem)",
+        {"problems": problems},
     )
 
 

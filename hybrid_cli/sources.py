@@ -1,0 +1,114 @@
+"""`hybrid sources check` and `hybrid import`: what a team needs before its own data runs through the graph.
+
+`sources check` connects to the warehouse of the active profile and checks each source table of
+core/contracts.py: does it exist, does it have every column, each of the contract's type, and no other. Each
+problem is one line naming the table and the column (the raw assets fail on the same lines). Nothing runs,
+nothing is written.
+
+`import` loads a CSV or Parquet file into a warehouse table, in one transaction: readers see the table as it
+was or with every row of the file. A file for one of the source tables is cast to the contract's types (a CSV
+has no DECIMAL or TIMESTAMP of its own), so that the check and the raw assets accept it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+
+from core.contracts import CONTRACTS, column_problems
+
+IMPORT_MODES = ("create", "replace", "append")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_POLARS_TYPE = {
+    "BIGINT": pl.Int64(),
+    "VARCHAR": pl.String(),
+    "DATE": pl.Date(),
+    "TIMESTAMP": pl.Datetime("us"),
+    "DECIMAL": pl.Decimal(12, 2),
+}
+
+
+class SourceFileError(ValueError):
+    """The file, the table name or the mode is wrong: one line that says which and why."""
+
+
+def check(wh) -> tuple[list[str], list[str]]:
+    """(problems, what is fine) for every source table of the contracts, against warehouse ``wh``."""
+    problems, fine = [], []
+    for contract in CONTRACTS.values():
+        found = wh.columns(contract.table)
+        lines = column_problems(contract, found)
+        if lines:
+            problems += lines
+        else:
+            rows = wh.scalar(f"select count(*) from {contract.table}")
+            fine.append(f"{contract.table}: {len(found)} columns as the contract says, {rows} rows")
+    return problems, fine
+
+
+def read_file(path: Path, table: str) -> pl.DataFrame:
+    """The file's rows; for a source table, with the contract's columns cast to the contract's types."""
+    if not path.is_file():
+        raise SourceFileError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    contract = CONTRACTS.get(table)
+    try:
+        if suffix == ".csv":
+            # a DECIMAL column is read as text and converted exactly (through a float, 12.34 could be 12.33)
+            header = pl.read_csv(path, n_rows=0).columns
+            exact = {
+                c: pl.String
+                for c, t in (contract.columns.items() if contract else ())
+                if t == "DECIMAL" and c in header
+            }
+            frame = pl.read_csv(
+                path, try_parse_dates=True, infer_schema_length=10_000, schema_overrides=exact
+            )
+        elif suffix in (".parquet", ".pq"):
+            frame = pl.read_parquet(path)
+        else:
+            raise SourceFileError(f"{path}: not a .csv or .parquet file")
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise SourceFileError(f"{path}: cannot be read ({str(exc).splitlines()[0]})") from None
+    if frame.width == 0:
+        raise SourceFileError(f"{path}: no columns")
+    if contract is None:
+        return frame
+    casts = []
+    for column, logical in contract.columns.items():
+        if column in frame.columns:
+            casts.append(pl.col(column).cast(_POLARS_TYPE[logical], strict=True))
+    try:
+        return frame.with_columns(casts)
+    except pl.exceptions.PolarsError as exc:
+        raise SourceFileError(
+            f"{path}: a column does not convert to the type of {table}'s contract "
+            f"({str(exc).splitlines()[0]}); `hybrid sources check` after the import names the table's problems"
+        ) from None
+
+
+def import_file(wh, table: str, path: Path, mode: str) -> int:
+    """Load ``path`` into ``table`` (``mode``: create a new table, replace it, or append to it); the row count."""
+    if not _NAME.match(table):
+        raise SourceFileError(
+            f"{table!r} is not a table name (letters, digits and _, not starting with a digit)"
+        )
+    if mode not in IMPORT_MODES:
+        raise SourceFileError(f"mode {mode!r}: one of {', '.join(IMPORT_MODES)}")
+    frame = read_file(path, table)
+    exists = wh.table_exists(table)
+    if mode == "create" and exists:
+        raise SourceFileError(f"table {table} already exists: --replace it or --append to it")
+    if mode == "append" and not exists:
+        raise SourceFileError(f"table {table} does not exist: import without --append to create it")
+    if mode == "append":
+        have = wh.columns(table)
+        extra = [c for c in frame.columns if c not in have]
+        if extra:
+            raise SourceFileError(f"{path}: column(s) {', '.join(extra)} not in table {table}")
+        wh.append(table, frame)
+    else:
+        wh.replace_tables({table: frame})
+    return frame.height
