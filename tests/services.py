@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
@@ -58,3 +60,21 @@ def redis_client(url: str):
     import redis
 
     return redis.Redis.from_url(url, socket_timeout=3)
+
+
+@contextmanager
+def private_database(prefix: str):
+    """A PostgreSQL database of its own on the services' server (its DSN), dropped afterwards."""
+    import psycopg
+
+    admin = services()["HYBRID_ONPREM_DSN"]
+    database = f"{prefix}{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(admin, autocommit=True) as con:
+            con.execute(f"create database {database}")
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL from services.env is not reachable ({exc}); run `make services`")
+    try:
+        yield with_db(admin, database)
+    finally:
+        drop_database(admin, database)

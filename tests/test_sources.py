@@ -124,3 +124,28 @@ def test_an_import_that_cannot_complete_says_why_and_changes_nothing(generated, 
 
     kept = DuckDBWarehouse(home / "onprem.duckdb", read_only=True).query("select * from customers")
     assert kept.sort("customer_id").equals(customers.sort("customer_id"))  # as the first import left it
+
+
+@pytest.mark.hybrid
+def test_import_and_check_on_postgresql(generated, tmp_path):
+    """The same import and check against the hybrid profile's warehouse (a private database on the PostgreSQL of
+    `make services`)."""
+    from hybrid_cli.sources import check, import_file
+    from resources.warehouse import PostgresWarehouse
+    from tests.services import private_database
+
+    wh = generated.warehouse()
+    with private_database("sources_t") as dsn:
+        pg = PostgresWarehouse(dsn)
+        for table in CONTRACTS:
+            wh.query(f"select * from {table}").write_csv(tmp_path / f"{table}.csv")
+            import_file(pg, table, tmp_path / f"{table}.csv", "create")
+        problems, fine = check(pg)
+        assert problems == [] and len(fine) == len(CONTRACTS), problems
+        for table, contract in CONTRACTS.items():
+            original = wh.query(f"select * from {table} order by {contract.key}")
+            again = pg.query(f"select * from {table} order by {contract.key}")
+            assert again.equals(original), table
+        pg.execute("alter table transactions drop column channel")
+        problems, _ = check(pg)
+        assert problems == ["transactions.channel: column missing (expected VARCHAR)"]

@@ -3,7 +3,6 @@ PostgreSQL of `make services`: a window replaces only its days and its share of 
 ``publish`` is the unbounded window, a failed write leaves the last good state, and the platform's DDL runs
 once per client."""
 
-import uuid
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -33,19 +32,10 @@ DAYS = [date(2024, 3, 1) + timedelta(days=i) for i in range(5)]
 @pytest.fixture(scope="module")
 def postgres_dsn():
     """A database of its own on the services' PostgreSQL, the way tests/test_hybrid.py makes one."""
-    import psycopg
+    from tests.services import private_database
 
-    from tests.services import drop_database, services, with_db
-
-    admin = services()["HYBRID_ONPREM_DSN"]
-    database = f"warehouse_t{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(admin, autocommit=True) as con:
-            con.execute(f"create database {database}")
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL from services.env is not reachable ({exc}); run `make services`")
-    yield with_db(admin, database)
-    drop_database(admin, database)
+    with private_database("warehouse_t") as dsn:
+        yield dsn
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.hybrid)])
