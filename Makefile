@@ -42,7 +42,7 @@ demo: env
 
 # The whole suite: embedded and hybrid. The hybrid tests need the services, so they are brought up first.
 # Three workers on two cores: the longest tests mostly wait (daemon ticks, servers, a browser), so a third keeps
-# the CPUs busy. One scope per module, the service tests together (tests/conftest.py). PYTEST_WORKERS=0: serial.
+# the CPUs busy. One scope per module, the longest first (tests/conftest.py). PYTEST_WORKERS=0: serial.
 PYTEST_WORKERS ?= 3
 test: services
 	$(VENV)/bin/pytest -ra --durations=10 -n $(PYTEST_WORKERS) --dist loadscope

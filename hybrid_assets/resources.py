@@ -59,12 +59,13 @@ def cloud_resources(settings: Settings | None = None) -> dict:
     }
 
 
-# What a step process needs before it starts: Dagster's executor, the location's definitions and the heavy
-# libraries its steps import (GX takes ~5 s to import, Feast ~4 s). A forkserver imports them once per run and
-# forks every step from it; spawned steps would each import them again (4-5 s per step, most of a step's time).
+# What a step process needs before it starts: Dagster's executor, the location's definitions (Polars and DuckDB
+# come with them) and the heavy libraries its steps import lazily (GX takes ~5 s to import, Feast ~4 s). A
+# forkserver imports them once per run and forks every step from it; spawned steps would each import them again
+# (4-5 s per step, most of a step's time).
 _STEP_PRELOAD = {
-    "onprem": ("great_expectations", "duckdb", "polars"),
-    "cloud": ("great_expectations", "feast", "lightgbm", "polars"),
+    "onprem": ("great_expectations",),
+    "cloud": ("great_expectations", "feast", "lightgbm"),
 }
 
 

@@ -98,13 +98,12 @@ def import_file(wh, table: str, path: Path, mode: str) -> int:
     if mode not in IMPORT_MODES:
         raise SourceFileError(f"mode {mode!r}: one of {', '.join(IMPORT_MODES)}")
     frame = read_file(path, table)
-    exists = wh.table_exists(table)
-    if mode == "create" and exists:
+    have = wh.columns(table)  # empty: no such table
+    if mode == "create" and have:
         raise SourceFileError(f"table {table} already exists: --replace it or --append to it")
-    if mode == "append" and not exists:
+    if mode == "append" and not have:
         raise SourceFileError(f"table {table} does not exist: import without --append to create it")
     if mode == "append":
-        have = wh.columns(table)
         extra = [c for c in frame.columns if c not in have]
         if extra:
             raise SourceFileError(f"{path}: column(s) {', '.join(extra)} not in table {table}")

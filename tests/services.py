@@ -64,7 +64,8 @@ def redis_client(url: str):
 
 @contextmanager
 def private_database(prefix: str):
-    """A PostgreSQL database of its own on the services' server (its DSN), dropped afterwards."""
+    """A PostgreSQL database of its own on the services' server (its name: `with_db` makes its DSN from any URL
+    of that server), dropped afterwards."""
     import psycopg
 
     admin = services()["HYBRID_ONPREM_DSN"]
@@ -75,6 +76,6 @@ def private_database(prefix: str):
     except psycopg.OperationalError as exc:
         pytest.fail(f"PostgreSQL from services.env is not reachable ({exc}); run `make services`")
     try:
-        yield with_db(admin, database)
+        yield database
     finally:
         drop_database(admin, database)

@@ -31,7 +31,7 @@ from tests.residency_scan import (
     postgres_texts,
     texts_of,
 )
-from tests.services import drop_database, redis_client, services, with_db
+from tests.services import private_database, redis_client, services, with_db
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.hybrid
@@ -39,18 +39,18 @@ REDIS_TEST_DB = 1
 
 
 @pytest.fixture(scope="module")
-def hybrid(tmp_path_factory):
+def onprem_database():
+    with private_database("onprem_t") as database:
+        yield database
+
+
+@pytest.fixture(scope="module")
+def hybrid(tmp_path_factory, onprem_database):
     import boto3
-    import psycopg
 
     svc = services()
-    tag = uuid.uuid4().hex[:8]
-    database, bucket = f"onprem_t{tag}", f"hybrid-t{tag}"
-    try:
-        with psycopg.connect(svc["HYBRID_ONPREM_DSN"], autocommit=True) as con:
-            con.execute(f"create database {database}")
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL from services.env is not reachable ({exc}); run `make services`")
+    bucket = f"hybrid-t{uuid.uuid4().hex[:8]}"
+    database = onprem_database
     s3 = boto3.client(
         "s3",
         endpoint_url=svc["HYBRID_S3_ENDPOINT"],
@@ -87,7 +87,6 @@ def hybrid(tmp_path_factory):
         yield platform
     for proxy in proxies.values():
         proxy.stop()
-    drop_database(svc["HYBRID_ONPREM_DSN"], database)
 
 
 PROXIED = ("HYBRID_S3_ENDPOINT", "HYBRID_ONPREM_DSN", "HYBRID_REDIS_URL")

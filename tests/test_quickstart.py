@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import REPO_ROOT
-from tests.services import drop_database, redis_client, services, with_db
+from tests.services import private_database, redis_client, services, with_db
 
 pytestmark = pytest.mark.hybrid
 
@@ -74,36 +74,27 @@ def private_services():
     """The running services' settings, with a private warehouse database, Dagster database, bucket and Redis
     database; dropped afterwards."""
     import boto3
-    import psycopg
 
     svc = services()
-    tag = uuid.uuid4().hex[:8]
-    onprem, dagster_db, bucket = f"onprem_q{tag}", f"dagster_q{tag}", f"quickstart-{tag}"
-    try:
-        with psycopg.connect(svc["HYBRID_ONPREM_DSN"], autocommit=True) as con:
-            for database in (onprem, dagster_db):
-                con.execute(f"create database {database}")
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL from services.env is not reachable ({exc}); run `make services`")
-    boto3.client(
-        "s3",
-        endpoint_url=svc["HYBRID_S3_ENDPOINT"],
-        region_name="us-east-1",
-        aws_access_key_id=svc["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=svc["AWS_SECRET_ACCESS_KEY"],
-    ).create_bucket(Bucket=bucket)
-    redis_url = with_db(svc["HYBRID_REDIS_URL"], str(REDIS_DB))
-    redis_client(redis_url).flushdb()
-    yield {
-        **svc,
-        "HYBRID_ONPREM_DSN": with_db(svc["HYBRID_ONPREM_DSN"], onprem),
-        "HYBRID_DAGSTER_PG_URL": with_db(svc["HYBRID_DAGSTER_PG_URL"], dagster_db),
-        "HYBRID_S3_BUCKET": bucket,
-        "HYBRID_REDIS_URL": redis_url,
-    }
-    redis_client(redis_url).flushdb()
-    for database in (onprem, dagster_db):
-        drop_database(svc["HYBRID_ONPREM_DSN"], database)
+    bucket = f"quickstart-{uuid.uuid4().hex[:8]}"
+    with private_database("onprem_q") as onprem, private_database("dagster_q") as dagster_db:
+        boto3.client(
+            "s3",
+            endpoint_url=svc["HYBRID_S3_ENDPOINT"],
+            region_name="us-east-1",
+            aws_access_key_id=svc["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=svc["AWS_SECRET_ACCESS_KEY"],
+        ).create_bucket(Bucket=bucket)
+        redis_url = with_db(svc["HYBRID_REDIS_URL"], str(REDIS_DB))
+        redis_client(redis_url).flushdb()
+        yield {
+            **svc,
+            "HYBRID_ONPREM_DSN": with_db(svc["HYBRID_ONPREM_DSN"], onprem),
+            "HYBRID_DAGSTER_PG_URL": with_db(svc["HYBRID_DAGSTER_PG_URL"], dagster_db),
+            "HYBRID_S3_BUCKET": bucket,
+            "HYBRID_REDIS_URL": redis_url,
+        }
+        redis_client(redis_url).flushdb()
 
 
 def _make_demo(repo: Path, home: Path, **extra: str) -> subprocess.CompletedProcess:

@@ -132,11 +132,11 @@ def test_import_and_check_on_postgresql(generated, tmp_path):
     `make services`)."""
     from hybrid_cli.sources import check, import_file
     from resources.warehouse import PostgresWarehouse
-    from tests.services import private_database
+    from tests.services import private_database, services, with_db
 
     wh = generated.warehouse()
-    with private_database("sources_t") as dsn:
-        pg = PostgresWarehouse(dsn)
+    with private_database("sources_t") as database:
+        pg = PostgresWarehouse(with_db(services()["HYBRID_ONPREM_DSN"], database))
         for table in CONTRACTS:
             wh.query(f"select * from {table}").write_csv(tmp_path / f"{table}.csv")
             import_file(pg, table, tmp_path / f"{table}.csv", "create")

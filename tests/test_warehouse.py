@@ -32,10 +32,10 @@ DAYS = [date(2024, 3, 1) + timedelta(days=i) for i in range(5)]
 @pytest.fixture(scope="module")
 def postgres_dsn():
     """A database of its own on the services' PostgreSQL, the way tests/test_hybrid.py makes one."""
-    from tests.services import private_database
+    from tests.services import private_database, services, with_db
 
-    with private_database("warehouse_t") as dsn:
-        yield dsn
+    with private_database("warehouse_t") as database:
+        yield with_db(services()["HYBRID_ONPREM_DSN"], database)
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.hybrid)])
