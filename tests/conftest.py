@@ -178,23 +178,38 @@ def running_server(home: Path, poll_seconds: float = 0.5, env: dict | None = Non
 
 
 # -- running the suite on several workers (`make test`: pytest -n 3 --dist loadscope) ------------------------------
+# One scope per test module, so its module fixtures (a platform of its own) are built once, except for the
+# modules that use the session's `platform` fixture: they are one scope, on one worker, so that platform (the
+# largest, run through both locations) is built once per suite, not once per worker.
+SHARED_PLATFORM = "modules using the session platform"
+PLATFORM_MODULES = frozenset(
+    {
+        "tests/test_asof_store.py",
+        "tests/test_automation.py",
+        "tests/test_cluster.py",
+        "tests/test_endpoint_hardening.py",
+        "tests/test_model_quality.py",
+        "tests/test_pipeline.py",
+        "tests/test_point_in_time.py",
+        "tests/test_report.py",
+        "tests/test_retraining.py",
+        "tests/test_serving.py",
+        "tests/test_status.py",
+    }
+)
 # The three longest scopes start first, one per worker. A worker queues its next scope while its last tests
-# run, so the next three are tiny (nothing waits behind the daemon, the hybrid module or the browser), then
-# the long ones, longest first.
+# run, so the next three are tiny (nothing waits behind the long ones), then the long ones, longest first.
 FIRST = (
-    "tests/test_automation.py",
+    SHARED_PLATFORM,
     "tests/test_hybrid.py",
     "tests/test_browser.py",
     "tests/test_layers.py",
     "tests/test_catalog.py",
     "tests/test_redaction.py",
+    "tests/test_daemon.py",
     "tests/test_quickstart.py",
-    "tests/test_endpoint_hardening.py",
-    "tests/test_cluster.py",
     "tests/test_partitions.py",
-    "tests/test_asof_store.py",
     "tests/test_residency.py",
-    "tests/test_status.py",
     "tests/test_gates.py",
 )
 
@@ -203,10 +218,26 @@ def _rank(scope: str) -> int:
     return FIRST.index(scope) if scope in FIRST else len(FIRST)
 
 
+def _scope(nodeid: str) -> str:
+    module = nodeid.split("::", 1)[0]
+    return SHARED_PLATFORM if module in PLATFORM_MODULES else module
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """A module that uses the session platform but is not in PLATFORM_MODULES would build it on a second
+    worker: say so at collection, before anything runs."""
+    strays = sorted(
+        {i.nodeid.split("::", 1)[0] for i in items if "platform" in getattr(i, "fixturenames", ())}
+        - PLATFORM_MODULES
+    )
+    if strays:
+        raise pytest.UsageError(f"add {', '.join(strays)} to PLATFORM_MODULES in tests/conftest.py")
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """One scope per test module, so its module fixtures (a platform of its own) are built once, in our order.
-    The modules that use the servers of `make services` run side by side: each has its own databases, bucket and
-    Redis database, and the outage tests stop a proxy of their own, never a shared server."""
+    """The scopes above, in our order. The modules that use the servers of `make services` run side by side:
+    each has its own databases, bucket and Redis database, and the outage tests stop a proxy of their own,
+    never a shared server."""
     if config.getvalue("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
@@ -215,7 +246,7 @@ def pytest_xdist_make_scheduler(config, log):
         ordered = False
 
         def _split_scope(self, nodeid: str) -> str:
-            return nodeid.split("::", 1)[0]
+            return _scope(nodeid)
 
         def _assign_work_unit(self, node) -> None:
             # The work queue is complete before the first unit goes out: put its scopes in our order then. (Only

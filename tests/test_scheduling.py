@@ -38,3 +38,18 @@ def test_each_module_runs_on_one_worker():
         workers.setdefault(module, set()).add(worker)
     assert set(workers) == set(MODULES), result.stdout[-3000:]
     assert all(len(ran_on) == 1 for ran_on in workers.values()), workers
+
+
+def test_a_module_using_the_session_platform_must_be_listed():
+    """Otherwise it would be its own scope, and a second worker would build the session platform again."""
+    import pytest
+
+    from tests.conftest import PLATFORM_MODULES, SHARED_PLATFORM, _scope, pytest_collection_modifyitems
+
+    class Item:
+        nodeid, fixturenames = "tests/test_new.py::test_x", ("tmp_path", "platform")
+
+    with pytest.raises(pytest.UsageError, match="add tests/test_new.py to PLATFORM_MODULES"):
+        pytest_collection_modifyitems(None, [Item()])
+    assert {_scope(f"{m}::t") for m in PLATFORM_MODULES} == {SHARED_PLATFORM}
+    assert _scope("tests/test_hybrid.py::t") == "tests/test_hybrid.py"
