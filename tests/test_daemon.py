@@ -2,8 +2,10 @@
 run, the cloud location's declarative automation, the online load and the deployment, as deployed: the daemon
 beside one long-lived code server per location (`dagster api grpc`)."""
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -43,6 +45,7 @@ def _code_servers(tmp_path: Path, env: dict) -> tuple[list[subprocess.Popen], Pa
                 env=env,
                 stdout=log.open("wb"),
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # with the run workers it starts: stopped as one group
             )
         )
         entries.append(f"  - grpc_server: {{host: 127.0.0.1, port: {port}, location_name: {name}}}\n")
@@ -121,10 +124,12 @@ def test_daemon_reruns_the_graph_after_new_onprem_rows(tmp_path):
             log,
         )
     finally:
-        for proc in (daemon, *servers):
-            proc.terminate()
-        for proc in (daemon, *servers):
-            proc.wait(timeout=30)
+        daemon.terminate()
+        daemon.wait(timeout=30)
+        for server in servers:  # a code server waits for its runs; a run still going is of no interest here
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
     assert latest_online() > before
     online, newest = served_and_newest()
     assert online["txn_count_30d"] == newest, json.dumps(online)[:500]
