@@ -70,31 +70,6 @@ def type_matches(expected: str, found: str) -> bool:
     return base in TYPE_FAMILIES[expected]
 
 
-def column_problems(contract: TableContract, found: dict[str, str]) -> list[str]:
-    """Each way the warehouse table (``found``: column -> SQL type; empty when there is no such table) differs
-    from its contract, one line naming the table and the column. The raw assets fail on the same lines, and
-    `hybrid sources check` prints them."""
-    if not found:
-        return [f"{contract.table}: table not found in the warehouse"]
-    return [
-        *(
-            f"{contract.table}.{c}: column missing (expected {t})"
-            for c, t in contract.columns.items()
-            if c not in found
-        ),
-        *(
-            f"{contract.table}.{c}: type {found[c]}, expected {t} ({' or '.join(TYPE_FAMILIES[t])})"
-            for c, t in contract.columns.items()
-            if c in found and not type_matches(t, found[c])
-        ),
-        *(
-            f"{contract.table}.{c}: column not in the contract ({found[c]})"
-            for c in found
-            if c not in contract.columns
-        ),
-    ]
-
-
 FUTURE_ARRIVAL = "ingested_at in the future"
 CUSTOMERS = TableContract(
     table="customers",

@@ -44,6 +44,10 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+# The default source mapping: the generator's tables under the contracts' names (HYBRID_SOURCES: another file).
+DEFAULT_SOURCES = REPO_ROOT / "sources.yaml"
+
+
 @dataclass(frozen=True)
 class Settings:
     profile: str
@@ -62,6 +66,8 @@ class Settings:
     # Dask schedulers, one per site (unset: in-process). Raw rows only ever go to the on-prem one.
     dask_scheduler: str | None = None  # the cloud location's: training-set join, LightGBM
     onprem_dask_scheduler: str | None = None  # the on-prem location's: daily feature partitions
+    # the source mapping (core/sources.py): which tables and columns of the warehouse the platform reads
+    sources_file: Path = DEFAULT_SOURCES
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -150,6 +156,21 @@ def _schedulers(merged: Mapping[str, str]) -> tuple[dict, list[str]]:
     return values, problems
 
 
+def _sources_file(
+    merged: Mapping[str, str], env: Mapping[str, str], env_file: Path
+) -> tuple[Path, list[str]]:
+    """HYBRID_SOURCES (default: the repository's sources.yaml), checked: the file must be a valid mapping."""
+    from core.sources import SourcesError, load
+
+    raw = (merged.get("HYBRID_SOURCES") or "").strip()
+    path = Path(raw).expanduser().resolve() if raw else DEFAULT_SOURCES
+    try:
+        load(path)
+    except SourcesError as exc:
+        return path, [f"HYBRID_SOURCES: {exc}{_source('HYBRID_SOURCES', env, env_file) if raw else ''}"]
+    return path, []
+
+
 def _home_problem(home: Path, writable: bool) -> str | None:
     """Why ``home`` cannot be HYBRID_HOME (a file, under a file, or, when ``writable``, not writable)."""
     nearest = home
@@ -201,6 +222,8 @@ def load_settings(
     problems += bad
     schedulers, bad = _schedulers(merged)
     problems += bad
+    sources_file, bad = _sources_file(merged, env, env_file)
+    problems += bad
     if problems:
         raise ConfigError("; ".join(problems))
     if apply_env_file:
@@ -213,6 +236,7 @@ def load_settings(
         s3_endpoint=merged.get("HYBRID_S3_ENDPOINT") or None,
         s3_bucket=merged.get("HYBRID_S3_BUCKET"),
         redis_url=merged.get("HYBRID_REDIS_URL"),
+        sources_file=sources_file,
         **numbers,
         **schedulers,
     )

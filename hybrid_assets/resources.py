@@ -25,9 +25,10 @@ def _policy(settings: Settings) -> QualityPolicy:
 
 
 def _warehouse(settings: Settings) -> WarehouseResource:
+    sources = str(settings.sources_file)
     if settings.profile == "hybrid":  # the DSN holds a password: Dagster shows the variable's name only
-        return WarehouseResource(dsn=dg.EnvVar("HYBRID_ONPREM_DSN"))
-    return WarehouseResource(duckdb_path=str(settings.warehouse_path))
+        return WarehouseResource(dsn=dg.EnvVar("HYBRID_ONPREM_DSN"), sources_file=sources)
+    return WarehouseResource(duckdb_path=str(settings.warehouse_path), sources_file=sources)
 
 
 def onprem_resources(settings: Settings | None = None) -> dict:

@@ -218,13 +218,17 @@ def cmd_quarantine(args) -> int:
 
 def cmd_sources(args) -> int:
     """`hybrid sources check`: every source table against its contract; exit 1 naming each problem."""
+    from core.sources import load
     from hybrid_cli.sources import check
     from resources.warehouse import warehouse_for
 
     settings = load_settings()
     wh = warehouse_for(settings)
-    problems, fine = check(wh)
-    print(f"source tables in the {wh.describe()} (profile {settings.profile}), against core/contracts.py:")
+    problems, fine = check(wh, load(settings.sources_file))
+    print(
+        f"source tables in the {wh.describe()} (profile {settings.profile}), mapped by {settings.sources_file}, "
+        "against core/contracts.py:"
+    )
     for line in fine:
         print(f"  ok  {line}")
     for line in problems:

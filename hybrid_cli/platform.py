@@ -87,10 +87,11 @@ class RunOutcome:
 
 def onprem_days(settings: Settings) -> tuple:
     """The daily partitions the on-prem run covers: every arrival day of the source transactions."""
+    from core.sources import load
     from hybrid_assets.onprem.arrivals import arrival_days
     from resources.warehouse import warehouse_for
 
-    days = arrival_days(warehouse_for(settings))
+    days = arrival_days(warehouse_for(settings), load(settings.sources_file))
     if days is None:
         raise RuntimeError(
             "no transactions with an arrival day in the warehouse yet: run `hybrid generate` first"

@@ -1,9 +1,10 @@
 """`hybrid sources check` and `hybrid import`: what a team needs before its own data runs through the graph.
 
 `sources check` connects to the warehouse of the active profile and checks each source table of
-core/contracts.py: does it exist, does it have every column, each of the contract's type, and no other. Each
-problem is one line naming the table and the column (the raw assets fail on the same lines). Nothing runs,
-nothing is written.
+core/contracts.py where the source mapping (sources.yaml, or the file HYBRID_SOURCES names; core/sources.py)
+says it is: does the table exist, does it have every column the mapping names, each of the contract's type.
+Each problem is one line naming the table and the column (the raw assets fail on the same lines). Columns the
+mapping does not name are listed as not read. Nothing runs, nothing is written.
 
 `import` loads a CSV or Parquet file into a warehouse table, in one transaction: readers see the table as it
 was or with every row of the file. A file for one of the source tables is cast to the contract's types (a CSV
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
-from core.contracts import CONTRACTS, column_problems
+from core.contracts import CONTRACTS
+from core.sources import Sources
 
 IMPORT_MODES = ("create", "replace", "append")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -34,17 +36,23 @@ class SourceFileError(ValueError):
     """The file, the table name or the mode is wrong: one line that says which and why."""
 
 
-def check(wh) -> tuple[list[str], list[str]]:
-    """(problems, what is fine) for every source table of the contracts, against warehouse ``wh``."""
+def check(wh, sources: Sources) -> tuple[list[str], list[str]]:
+    """(problems, what is fine) for every source table of the mapping ``sources``, against warehouse ``wh``."""
     problems, fine = [], []
-    for contract in CONTRACTS.values():
-        found = wh.columns(contract.table)
-        lines = column_problems(contract, found)
+    for source in sources:
+        schema, table = source.schema_and_table
+        found = wh.columns(table, schema)
+        lines = source.column_problems(found)
         if lines:
             problems += lines
-        else:
-            rows = wh.scalar(f"select count(*) from {contract.table}")
-            fine.append(f"{contract.table}: {len(found)} columns as the contract says, {rows} rows")
+            continue
+        rows = wh.scalar(f"select count(*) from ({source.relation()}) t")
+        where = source.table if source.table == source.name else f"{source.table} ({source.name})"
+        unread = [c for c in found if c not in source.columns.values()]
+        fine.append(
+            f"{where}: {len(source.columns)} columns as the contract says, {rows} rows"
+            + (f"; not read: {', '.join(unread)}" if unread else "")
+        )
     return problems, fine
 
 

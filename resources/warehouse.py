@@ -411,6 +411,9 @@ class WarehouseResource(dg.ConfigurableResource):
 
     duckdb_path: str | None = Field(default=None, description="DuckDB file that is the on-prem warehouse")
     dsn: str | None = Field(default=None, description="PostgreSQL DSN of the on-prem warehouse")
+    sources_file: str | None = Field(
+        default=None, description="the source mapping (sources.yaml; unset: the contracts' own table names)"
+    )
 
     def client(self, read_only: bool = False) -> Warehouse:
         if self.dsn:
@@ -418,6 +421,12 @@ class WarehouseResource(dg.ConfigurableResource):
         if not self.duckdb_path:
             raise WarehouseError("no warehouse configured: set HYBRID_ONPREM_DSN or use the embedded profile")
         return DuckDBWarehouse(self.duckdb_path, read_only=read_only)
+
+    def sources(self):
+        """Where the source tables are in this warehouse (core/sources.py)."""
+        from core import sources
+
+        return sources.load(Path(self.sources_file) if self.sources_file else None)
 
 
 def warehouse_for(settings) -> Warehouse:

@@ -14,8 +14,8 @@ from core.contracts import CONTRACTS
 from tests.conftest import Platform, build_platform, hybrid_env
 
 
-def _hybrid(home, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HYBRID_HOME": str(home), "HYBRID_PROFILE": "embedded"}
+def _hybrid(home, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYBRID_HOME": str(home), "HYBRID_PROFILE": "embedded", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "hybrid_cli.cli", *args], env=env, capture_output=True, text=True, timeout=120
     )
@@ -51,7 +51,6 @@ def test_each_problem_is_one_line_naming_the_table_and_column_and_the_exit_is_no
     assert problems == [
         "!!  transactions.channel: column missing (expected VARCHAR)",
         "!!  transactions.amount: type VARCHAR, expected DECIMAL (DECIMAL or NUMERIC)",
-        "!!  transactions.sales_channel: column not in the contract (VARCHAR)",
         "!!  support_tickets: table not found in the warehouse",
     ], result.stdout
     assert "ok  customers" in result.stdout
@@ -130,6 +129,7 @@ def test_an_import_that_cannot_complete_says_why_and_changes_nothing(generated, 
 def test_import_and_check_on_postgresql(generated, tmp_path):
     """The same import and check against the hybrid profile's warehouse (a private database on the PostgreSQL of
     `make services`)."""
+    from core.sources import identity, parse
     from hybrid_cli.sources import check, import_file
     from resources.warehouse import PostgresWarehouse
     from tests.services import private_database, services, with_db
@@ -140,12 +140,155 @@ def test_import_and_check_on_postgresql(generated, tmp_path):
         for table in CONTRACTS:
             wh.query(f"select * from {table}").write_csv(tmp_path / f"{table}.csv")
             import_file(pg, table, tmp_path / f"{table}.csv", "create")
-        problems, fine = check(pg)
+        problems, fine = check(pg, identity())
         assert problems == [] and len(fine) == len(CONTRACTS), problems
         for table, contract in CONTRACTS.items():
             original = wh.query(f"select * from {table} order by {contract.key}")
             again = pg.query(f"select * from {table} order by {contract.key}")
             assert again.equals(original), table
+        # a table of yours in another schema, under other names: read through a mapping
+        pg.execute("create schema sales")
+        pg.execute(
+            'create table sales.orders as select transaction_id as order_id, customer_id as "ClientId", amount, '
+            "category, channel, event_ts, ingested_at, 1 as note from transactions"
+        )
+        renamed = parse(
+            {
+                "sources": {
+                    "customers": None,
+                    "support_tickets": None,
+                    "transactions": {
+                        "table": "sales.orders",
+                        "columns": {"transaction_id": "order_id", "customer_id": "ClientId"},
+                    },
+                }
+            }
+        )
+        problems, fine = check(pg, renamed)
+        assert problems == [], problems
+        assert any(
+            line.startswith("sales.orders (transactions): 7 columns") and "not read: note" in line
+            for line in fine
+        )
         pg.execute("alter table transactions drop column channel")
-        problems, _ = check(pg)
+        problems, _ = check(pg, identity())
         assert problems == ["transactions.channel: column missing (expected VARCHAR)"]
+
+
+RENAMED_MAPPING = """
+sources:
+  customers:
+    table: crm.clients
+    columns: {customer_id: client_id, email: mail, signup_date: "Joined"}
+    pii: [region]
+  transactions:
+    table: sales.orders
+    columns: {transaction_id: order_id, customer_id: client_id, amount: total, event_ts: ordered_at,
+              ingested_at: loaded_at}
+  support_tickets: {}
+"""
+
+
+def test_tables_of_your_own_under_other_names_run_through_the_mapping(generated, tmp_path):
+    """The generator's tables moved into schemas of their own and renamed, with a column the platform does not
+    know: `hybrid sources check` passes through HYBRID_SOURCES, and the on-prem location reads every row under
+    the contract's names."""
+    home = tmp_path / "renamed"
+    home.mkdir()
+    (home / "onprem.duckdb").write_bytes((generated.home / "onprem.duckdb").read_bytes())
+    from resources.warehouse import DuckDBWarehouse
+
+    wh = DuckDBWarehouse(home / "onprem.duckdb")
+    source_ids = wh.query("select transaction_id from transactions")["transaction_id"]
+    wh.execute("create schema crm")
+    wh.execute(
+        "create table crm.clients as select customer_id as client_id, full_name, email as mail, phone, "
+        'birth_date, signup_date as "Joined", region, plan, 0 as loyalty_points from customers'
+    )
+    wh.execute("create schema sales")
+    wh.execute(
+        "create table sales.orders as select transaction_id as order_id, customer_id as client_id, "
+        "amount as total, category, channel, event_ts as ordered_at, ingested_at as loaded_at, "
+        "'web' as note from transactions"
+    )
+    wh.execute("drop table customers")
+    wh.execute("drop table transactions")
+    del wh
+    mapping = tmp_path / "my-sources.yaml"
+    mapping.write_text(RENAMED_MAPPING)
+
+    unmapped = _hybrid(home, "sources", "check")
+    assert unmapped.returncode == 1 and "!!  customers: table not found in the warehouse" in unmapped.stdout
+
+    env = {"HYBRID_SOURCES": str(mapping)}
+    result = _hybrid(home, "sources", "check", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "ok  crm.clients (customers): 8 columns as the contract says" in result.stdout
+    assert "ok  sales.orders (transactions): 7 columns as the contract says" in result.stdout
+    assert "not read: note" in result.stdout and "not read: loyalty_points" in result.stdout
+
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(RENAMED_MAPPING.replace("amount: total", "amount: amount_usd"))
+    result = _hybrid(home, "sources", "check", env={"HYBRID_SOURCES": str(wrong)})
+    assert result.returncode == 1
+    assert "!!  sales.orders.amount_usd (amount): column missing (expected DECIMAL)" in result.stdout
+    for text, message in (
+        ("sources: {transactions: {columns: {amout: total}}}", "sources.customers: missing"),
+        (
+            RENAMED_MAPPING.replace("amount: total", "amout: total"),
+            "sources.transactions.columns.amout: not a column",
+        ),
+        (RENAMED_MAPPING.replace("table: sales.orders", "table: sales.orders; drop"), "is not a table"),
+    ):
+        wrong.write_text(text)
+        result = _hybrid(home, "sources", "check", env={"HYBRID_SOURCES": str(wrong)})
+        assert result.returncode == 2 and f"HYBRID_SOURCES: {wrong}: " in result.stderr, result.stderr
+        assert message in result.stderr, result.stderr
+
+    import dagster as dg
+
+    from core.settings import load_settings
+
+    with hybrid_env(home, **env):
+        settings = load_settings()
+    assert settings.sources_file == mapping
+    onprem = Platform(home, settings, dg.DagsterInstance.ephemeral(), env=env).run("onprem")
+    assert onprem.success, onprem.step_failures
+    assert onprem.checks and all(c.status != "FAIL" for c in onprem.checks)
+    wh = DuckDBWarehouse(home / "onprem.duckdb", read_only=True)
+    accepted = wh.query("select * from platform.transactions")
+    assert accepted.columns == list(CONTRACTS["transactions"].columns)  # the contract's names from here on
+    quarantined = wh.query("select row_key from platform.quarantine where source_table = 'transactions'")
+    assert sorted(accepted["transaction_id"].to_list() + [int(k) for k in quarantined["row_key"]]) == sorted(
+        source_ids.to_list()
+    )  # every source row read: accepted or quarantined
+    assert wh.scalar("select count(*) from platform.customer_features") > 0
+
+
+def test_the_mapping_renames_quotes_and_can_only_add_pii():
+    from core.contracts import PII_COLUMNS
+    from core.sources import SourcesError, identity, parse
+
+    def mapping(**customers) -> dict:
+        return {"sources": {"customers": customers, "transactions": None, "support_tickets": None}}
+
+    mine = parse(mapping(table="crm.Clients", columns={"signup_date": "Joined"}, pii=["region"]))
+    relation = mine["customers"].relation()
+    assert relation.startswith('select "customer_id" as customer_id, ')
+    assert '"Joined" as signup_date' in relation and relation.endswith('from "crm"."Clients"')
+    assert mine["customers"].schema_and_table == ("crm", "Clients")
+    assert mine.pii_columns == PII_COLUMNS | {"region"} and identity().pii_columns == PII_COLUMNS
+    assert mine["customers"].where("signup_date") == "crm.Clients.Joined (signup_date)"
+    assert mine["customers"].column_problems({"customer_id": "BIGINT"})[0] == (
+        "crm.Clients.full_name: column missing (expected VARCHAR)"
+    )
+    assert "the table has joined" in mine["customers"].column_problems({"joined": "DATE"})[5]
+    for wrong, message in (
+        (mapping(pii=["salary"]), "sources.customers.pii: 'salary' is not a column of the contract"),
+        (mapping(columns={"email": "contact", "phone": "contact"}), "contact is mapped to more than one"),
+        (mapping(owner="me"), "sources.customers.owner: unknown key"),
+        ({"sources": {"orders": {}}}, "sources.orders: not a source table of the platform"),
+        ({"tables": {}}, "expected a top-level `sources:`"),
+    ):
+        with pytest.raises(SourcesError, match=message):
+            parse(wrong)

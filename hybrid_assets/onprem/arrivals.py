@@ -6,42 +6,46 @@ from datetime import date, datetime
 
 from core.contracts import arrival_cutoff
 from core.days import clamp
+from core.sources import Sources
 
+# What moves each table's watermark, over the source's columns under the contract's names (core/sources.py).
 # The transactions' watermark ignores arrival times in the future (a loader with a wrong clock): such a row is
 # quarantined by the raw gate and must not move the watermark or the day range. Its count still moves the
 # cursor, so the next run quarantines it at once.
 WATERMARK_SQL = {
-    "customers": "select max(customer_id), count(*) from customers",
-    "transactions": "select max(case when ingested_at <= ? then ingested_at end), count(*) from transactions",
-    "support_tickets": "select max(opened_ts), count(*) from support_tickets",
+    "customers": "select max(customer_id), count(*) from ({relation}) t",
+    "transactions": "select max(case when ingested_at <= ? then ingested_at end), count(*) from ({relation}) t",
+    "support_tickets": "select max(opened_ts), count(*) from ({relation}) t",
 }
 
 
-def read_watermarks(wh) -> dict[str, list[str]]:
+def read_watermarks(wh, sources: Sources) -> dict[str, list[str]]:
     """The newest arrival (or id) and the row count of each source table."""
     marks = {}
     cutoff = arrival_cutoff()
     for table, sql in WATERMARK_SQL.items():
-        high, count = wh.query(sql, [cutoff] if "?" in sql else None).row(0)
+        query = sql.format(relation=sources[table].relation())
+        high, count = wh.query(query, [cutoff] if "?" in sql else None).row(0)
         marks[table] = [str(high), str(count)]
     return marks
 
 
-def arrival_days(wh) -> tuple[date, date] | None:
+def arrival_days(wh, sources: Sources) -> tuple[date, date] | None:
     """First and last arrival day of the source transactions that have partitions, or None when none do.
     Arrival times in the future (past the clock-skew tolerance) do not count."""
     lo, hi = wh.query(
-        "select min(ingested_at), max(ingested_at) from transactions where ingested_at <= ?",
+        f"select min(ingested_at), max(ingested_at) from ({sources['transactions'].relation()}) t "
+        "where ingested_at <= ?",
         [arrival_cutoff()],
     ).row(0)
     return None if lo is None else clamp(lo.date(), hi.date())
 
 
-def days_to_run(before: dict, marks: dict, wh) -> tuple[date, date] | None:
+def days_to_run(before: dict, marks: dict, wh, sources: Sources) -> tuple[date, date] | None:
     """The partition days a tick asks for: everything on the first tick, from the previous newest arrival day
     to the new one when transactions moved, and the newest day when only customers or tickets changed."""
     if not before:
-        return arrival_days(wh)
+        return arrival_days(wh, sources)
     high = marks["transactions"][0]
     if high == "None":
         return None

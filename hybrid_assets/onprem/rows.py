@@ -8,20 +8,28 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from core.contracts import DUPLICATE_KEY, UNKNOWN_CUSTOMER, TableContract, arrival_cutoff, column_problems
+from core.contracts import DUPLICATE_KEY, UNKNOWN_CUSTOMER, TableContract, arrival_cutoff
 from core.days import FIRST_DAY, as_of, day_key
+from core.sources import Source
 from resources.warehouse import NO_ARRIVAL_DAY, Window
 
 
-def schema_problems(contract: TableContract, found: dict[str, str]) -> tuple[str, dict] | None:
+def found_columns(wh, source: Source) -> dict[str, str]:
+    """Column -> SQL type of the source's table in the warehouse (empty when there is no such table)."""
+    schema, table = source.schema_and_table
+    return wh.columns(table, schema)
+
+
+def schema_problems(source: Source, found: dict[str, str]) -> tuple[str, dict] | None:
     """What is wrong with the source table's columns, as a message and metadata (the lines of
-    core.contracts.column_problems, which `hybrid sources check` prints too); None when it matches its
-    contract. A renamed column shows up as one missing and one not in the contract."""
-    problems = column_problems(contract, found)
+    core.sources.Source.column_problems, which `hybrid sources check` prints too); None when the table has
+    every column the mapping names, each of its contract type."""
+    problems = source.column_problems(found)
     if not problems:
         return None
+    where = source.table if source.table == source.name else f"{source.table} ({source.name})"
     return (
-        f"source table {contract.table} does not match its contract: {'; '.join(problems)} "
+        f"source table {where} does not match its contract: {'; '.join(problems)} "
         "(`hybrid sources check` lists every problem)",
         {"problems": problems},
     )
@@ -97,26 +105,27 @@ def quarantine_rows(
     )
 
 
-def read_all(wh, contract: TableContract) -> pl.DataFrame:
-    """Every source row of an unpartitioned table, in arrival order."""
+def read_all(wh, source: Source) -> pl.DataFrame:
+    """Every source row of an unpartitioned table, in arrival order, under the contract's column names."""
+    contract = source.contract
     return wh.query(
-        f"select {', '.join(contract.columns)} from {contract.table} "
-        f"order by {contract.arrival} nulls last, {contract.key}"
+        f"select * from ({source.relation()}) t order by {contract.arrival} nulls last, {contract.key}"
     )
 
 
-def read_window(wh, contract: TableContract, days: list[date], now: datetime) -> tuple[pl.DataFrame, Window]:
+def read_window(wh, source: Source, days: list[date], now: datetime) -> tuple[pl.DataFrame, Window]:
     """Source rows that arrived on ``days`` plus the ones no day owns (no arrival time, or one in the future:
     every run quarantines them again), each flagged ``_replayed`` when its key already arrived on an earlier
-    day."""
+    day. Under the contract's column names."""
+    contract, relation = source.contract, source.relation()
     column = contract.partition_column
     window = Window(
         column, as_of(days[0]), as_of(days[-1]) + timedelta(days=1), day_key(days[0]), day_key(days[-1])
     )
     cols = ", ".join(f"t.{c}" for c in contract.columns)
     rows = wh.query(
-        f"select {cols}, exists (select 1 from {contract.table} e where e.{contract.key} = t.{contract.key} "
-        f"and e.{column} < ?) as _replayed from {contract.table} t "
+        f"select {cols}, exists (select 1 from ({relation}) e where e.{contract.key} = t.{contract.key} "
+        f"and e.{column} < ?) as _replayed from ({relation}) t "
         f"where (t.{column} >= ? and t.{column} < ?) or t.{column} is null or t.{column} > ? "
         f"order by t.{contract.arrival} nulls last, t.{contract.key}",
         [window.start, window.start, window.end, arrival_cutoff(now)],
@@ -124,17 +133,16 @@ def read_window(wh, contract: TableContract, days: list[date], now: datetime) ->
     return rows, window
 
 
-def rows_before_first_day(wh, contract: TableContract) -> int:
+def rows_before_first_day(wh, source: Source) -> int:
     """Source rows that arrived before the first daily partition: no partition reads them."""
     first = as_of(date.fromisoformat(FIRST_DAY))
-    return int(
-        wh.scalar(f"select count(*) from {contract.table} where {contract.partition_column} < ?", [first])
-    )
+    column = source.contract.partition_column
+    return int(wh.scalar(f"select count(*) from ({source.relation()}) t where {column} < ?", [first]))
 
 
-def before_first_day_message(contract: TableContract, count: int) -> str:
+def before_first_day_message(source: Source, count: int) -> str:
     return (
-        f"{count} {contract.table} rows arrived before the first partition day {FIRST_DAY} and are not loaded "
+        f"{count} {source.table} rows arrived before the first partition day {FIRST_DAY} and are not loaded "
         "(core/days.py FIRST_DAY)"
     )
 

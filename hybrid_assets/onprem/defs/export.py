@@ -5,7 +5,6 @@ import dagster as dg
 import polars as pl
 
 from core import catalog
-from core.contracts import PII_COLUMNS
 from core.days import as_of, day_key
 from expectations import features as feature_suites
 from expectations.runner import validate
@@ -19,9 +18,9 @@ from resources.warehouse import PLATFORM_SCHEMA, WarehouseResource
 GROUP = "export"
 
 
-def _audit(frame: pl.DataFrame, suite_fn) -> None:
+def _audit(frame: pl.DataFrame, suite_fn, pii: frozenset[str]) -> None:
     """Audit before publishing: a bad export never becomes visible to Feast or the cloud location."""
-    audit = validate(frame, suite_fn(), redact=PII_COLUMNS)
+    audit = validate(frame, suite_fn(), redact=pii)
     if not audit.success:
         raise dg.Failure(
             description=f"not exported, the previous export stays: {audit.summary()}", allow_retries=False
@@ -76,7 +75,7 @@ def _export(name: str, table: str, key: str, suite_fn, description: str, daily: 
             )
             params = [as_of(days[0]), as_of(days[-1])]
         frame = warehouse.client().query(sql, params)
-        _audit(frame, suite_fn)
+        _audit(frame, suite_fn, warehouse.sources().pii_columns)
         store = object_store.client()
         if daily:
             published = _publish_days(store, frame, key, days)
@@ -94,9 +93,12 @@ def _export_check(asset: str, key: str, suite_fn, description: str, daily: bool 
     @dg.asset_check(asset=asset, name=f"{asset}_contract", blocking=True, description=description)
     @scrubbed
     def _check(
-        context: dg.AssetCheckExecutionContext, object_store: ObjectStoreResource
+        context: dg.AssetCheckExecutionContext,
+        object_store: ObjectStoreResource,
+        warehouse: WarehouseResource,
     ) -> dg.AssetCheckResult:
         store = object_store.client()
+        pii_columns = warehouse.sources().pii_columns  # the mapping's: the contracts' and any it adds
         days = check_days(context, daily)
         if days:  # validate what actually crossed: the objects of the run's days
             keys = set(store.list(key))
@@ -104,9 +106,9 @@ def _export_check(asset: str, key: str, suite_fn, description: str, daily: bool 
             frame = pl.concat([store.read_parquet(k) for k in wanted]) if wanted else store.read_parquet(key)
         else:
             frame = store.read_parquet(key)
-        pii = [c for c in frame.columns if c in PII_COLUMNS]
+        pii = [c for c in frame.columns if c in pii_columns]
         return gx_check_result(
-            validate(frame, suite_fn(), redact=PII_COLUMNS),
+            validate(frame, suite_fn(), redact=pii_columns),
             errors=[f"PII column(s) {', '.join(pii)} in the export"] if pii else [],
         )
 

@@ -7,7 +7,6 @@ import dagster as dg
 import polars as pl
 
 from core import catalog
-from core.contracts import PII_COLUMNS
 from core.days import as_of, day_key
 from expectations import features as feature_suites
 from expectations.runner import validate
@@ -119,7 +118,9 @@ def _table_check(table: str, suite_fn, description: str, daily: bool = False) ->
             sql += f" where {catalog.EVENT_TS} between ? and ?"
             params = [as_of(days[0]), as_of(days[-1])]
         return gx_check_result(
-            validate(warehouse.client().query(sql, params), suite_fn(), redact=PII_COLUMNS)
+            validate(
+                warehouse.client().query(sql, params), suite_fn(), redact=warehouse.sources().pii_columns
+            )
         )
 
     return _check

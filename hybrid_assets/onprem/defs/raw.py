@@ -10,6 +10,7 @@ import polars as pl
 from core.contracts import CONTRACTS, TableContract
 from core.days import as_of, day_key, range_tags
 from core.redaction import redact_row
+from core.sources import Source
 from expectations.raw import suite as raw_suite
 from expectations.runner import validate
 from hybrid_assets.defaults import ONPREM, RETRY
@@ -37,9 +38,9 @@ class SchemaMismatch(dg.Failure):
         super().__init__(description=description, metadata=metadata, allow_retries=False)
 
 
-def check_schema(contract: TableContract, found: dict[str, str]) -> None:
-    """Fail naming missing, unexpected and retyped columns (a rename shows up as missing + unexpected)."""
-    problem = rows.schema_problems(contract, found)
+def check_schema(source: Source, found: dict[str, str]) -> None:
+    """Fail naming the missing and retyped columns, in the warehouse's names (the mapping's)."""
+    problem = rows.schema_problems(source, found)
     if problem:
         raise SchemaMismatch(problem[0], metadata=problem[1] or None)
 
@@ -61,17 +62,18 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
     @scrubbed
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         wh = warehouse.client()
-        check_schema(contract, wh.columns(contract.table))
+        source = warehouse.sources()[contract.table]
+        check_schema(source, rows.found_columns(wh, source))
         now = datetime.now()  # one clock for the read and the rules about the future
         before_first_day = 0
         replayed = None
         if partitioned:
-            read, window = rows.read_window(wh, contract, run_days(context), now)
-            before_first_day = rows.rows_before_first_day(wh, contract)
+            read, window = rows.read_window(wh, source, run_days(context), now)
+            before_first_day = rows.rows_before_first_day(wh, source)
             replayed = read["_replayed"]
             read = read.drop("_replayed")
         else:
-            read = rows.read_all(wh, contract)
+            read = rows.read_all(wh, source)
         known = None
         if contract.references_customers:
             known = wh.query(f"select customer_id from {PLATFORM_SCHEMA}.customers")["customer_id"]
@@ -88,7 +90,7 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
                 f"{contract.table}: {bad.height} of {read.height} rows quarantined: {by_reason}"
             )
         if before_first_day:
-            context.log.warning(rows.before_first_day_message(contract, before_first_day))
+            context.log.warning(rows.before_first_day_message(source, before_first_day))
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": accepted.height,
@@ -120,9 +122,10 @@ def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, quality_policy: QualityPolicy
     ) -> dg.AssetCheckResult:
         wh = warehouse.client()
+        source = warehouse.sources()[contract.table]
         accepted = wh.query(f"select * from {PLATFORM_SCHEMA}.{contract.table}")
         # the whole table: keys stay unique across partitions
-        result = validate(accepted, raw_suite(contract), redact=contract.pii)
+        result = validate(accepted, raw_suite(contract), redact=source.pii)
         days = check_days(context, contract.partition_column is not None)
         where, params = "source_table = ?", [contract.table]
         if days:  # the quarantine share of the days this run loaded
@@ -146,11 +149,11 @@ def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
         )
         if bad.height:
             (errors if share > limit else warnings).append(message)
-        before_first_day = rows.rows_before_first_day(wh, contract) if contract.partition_column else 0
+        before_first_day = rows.rows_before_first_day(wh, source) if contract.partition_column else 0
         if before_first_day:
-            warnings.append(rows.before_first_day_message(contract, before_first_day))
+            warnings.append(rows.before_first_day_message(source, before_first_day))
         samples = [  # keys, reasons and the non-PII columns: the full rows stay in platform.quarantine
-            {"row_key": key, "reason": reason, "row": redact_row(json.loads(row), contract.pii)}
+            {"row_key": key, "reason": reason, "row": redact_row(json.loads(row), source.pii)}
             for reason, key, row in bad.group_by("reason", maintain_order=True)
             .head(2)
             .head(SAMPLE_ROWS)
@@ -217,8 +220,9 @@ customers_contract, transactions_contract, support_tickets_contract = (
 )
 @scrubbed
 def new_onprem_data(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+    sources = warehouse.sources()
     try:
-        marks = arrivals.read_watermarks(warehouse.client(read_only=True))
+        marks = arrivals.read_watermarks(warehouse.client(read_only=True), sources)
     except WarehouseError as exc:
         return dg.SkipReason(f"warehouse not readable right now: {exc}")
     cursor = json.dumps(marks, sort_keys=True)
@@ -227,7 +231,7 @@ def new_onprem_data(context: dg.SensorEvaluationContext, warehouse: WarehouseRes
     before = json.loads(context.cursor) if context.cursor else {}
     changed = sorted(t for t in marks if before.get(t) != marks[t])
     try:
-        days = arrivals.days_to_run(before, marks, warehouse.client(read_only=True))
+        days = arrivals.days_to_run(before, marks, warehouse.client(read_only=True), sources)
     except WarehouseError as exc:
         return dg.SkipReason(f"warehouse not readable right now: {exc}")
     context.update_cursor(cursor)

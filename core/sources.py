@@ -1,0 +1,176 @@
+"""Where the platform finds its source tables in your warehouse: the source mapping, declared once.
+
+The contracts (core/contracts.py) name the platform's source tables and columns: its vocabulary. The mapping
+(``sources.yaml`` at the repository root; ``HYBRID_SOURCES`` names another file) says, for each of them, which
+table of yours holds it (schema-qualified when it is not in the warehouse's default schema) and which column of
+yours holds each of the contract's columns; a column it does not name keeps the contract's name. It may also
+mark more columns as PII (the contract's PII columns stay PII: a mapping cannot unmark them).
+
+The raw assets, the on-prem sensor and ``hybrid sources check`` read a source through :func:`relation`: a
+``select`` that renames your columns to the contract's. Everything after the raw gate (the accepted rows in the
+platform schema, the quarantine, the features) uses the contract's names only. Columns of yours that the
+mapping does not name are never read. No Dagster here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from core.contracts import CONTRACTS, TYPE_FAMILIES, TableContract, type_matches
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+KEYS = {"table", "columns", "pii"}
+
+
+class SourcesError(ValueError):
+    """The mapping file is wrong: one line naming the file, the source and the key."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One contract table as it lives in the warehouse."""
+
+    contract: TableContract
+    table: str  # the warehouse's table, "table" or "schema.table"
+    columns: dict[str, str]  # the contract's column -> the warehouse's column, for every contract column
+    pii: tuple[str, ...]  # the contract's names of the columns whose values never leave the warehouse
+
+    @property
+    def name(self) -> str:
+        return self.contract.table
+
+    @property
+    def schema_and_table(self) -> tuple[str | None, str]:
+        schema, _, table = self.table.rpartition(".")
+        return (schema or None), table
+
+    def where(self, column: str) -> str:
+        """How a message names a contract column: the warehouse's table and column, and the contract's
+        name when yours differs (``sales.orders.amt (amount)``)."""
+        mine = self.columns[column]
+        return f"{self.table}.{mine}" + (f" ({column})" if mine != column else "")
+
+    def relation(self) -> str:
+        """A ``select`` of the contract's columns, under the contract's names, from the warehouse's table: use
+        it where a query would name the table (``from ({relation}) t``)."""
+        cols = ", ".join(f"{_quote(mine)} as {ours}" for ours, mine in self.columns.items())
+        return f"select {cols} from {'.'.join(_quote(p) for p in self.table.split('.'))}"
+
+    def column_problems(self, found: dict[str, str]) -> list[str]:
+        """Each way the warehouse table (``found``: column -> SQL type; empty when there is no such table)
+        differs from what the contract needs, one line naming the table and the column. Columns the mapping
+        does not name are not read, so they are no problem."""
+        if not found:
+            return [f"{self.table}: table not found in the warehouse"]
+        lower = {c.lower(): c for c in found}
+        lines = []
+        for ours, logical in self.contract.columns.items():
+            mine = self.columns[ours]
+            kind = found.get(mine)
+            if kind is None:
+                near = lower.get(mine.lower())
+                hint = f"; the table has {near}: names are as the warehouse lists them" if near else ""
+                lines.append(f"{self.where(ours)}: column missing (expected {logical}{hint})")
+            elif not type_matches(logical, kind):
+                lines.append(
+                    f"{self.where(ours)}: type {kind}, expected {logical} ({' or '.join(TYPE_FAMILIES[logical])})"
+                )
+        return lines
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The mapping of every contract table. ``path`` is the file it came from (None: the contracts' names)."""
+
+    by_name: dict[str, Source]
+    path: Path | None = None
+
+    def __getitem__(self, name: str) -> Source:
+        return self.by_name[name]
+
+    def __iter__(self):
+        return iter(self.by_name.values())
+
+    @property
+    def pii_columns(self) -> frozenset[str]:
+        """Every PII column, by the contract's name: none of them may cross to the cloud."""
+        return frozenset(c for s in self for c in s.pii)
+
+
+def _quote(identifier: str) -> str:
+    """Double-quoted, so a column may be called ``date`` or ``order`` and keeps its case."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def identity() -> Sources:
+    """The contracts' own names: the tables the generator writes."""
+    return Sources(
+        {name: Source(c, c.table, {col: col for col in c.columns}, c.pii) for name, c in CONTRACTS.items()}
+    )
+
+
+def parse(data: object, where: str = "the mapping") -> Sources:
+    """The mapping from its YAML document (already loaded); :class:`SourcesError` names what is wrong."""
+    if not isinstance(data, dict) or not isinstance(data.get("sources"), dict):
+        raise SourcesError(f"{where}: expected a top-level `sources:` with one entry per source table")
+    entries = data["sources"]
+    unknown = sorted(set(entries) - set(CONTRACTS))
+    if unknown:
+        raise SourcesError(
+            f"{where}: sources.{unknown[0]}: not a source table of the platform ({', '.join(CONTRACTS)})"
+        )
+    missing = [name for name in CONTRACTS if name not in entries]
+    if missing:
+        raise SourcesError(f"{where}: sources.{missing[0]}: missing (every source table needs an entry)")
+    out = {}
+    for name, contract in CONTRACTS.items():
+        entry = entries[name] or {}
+        at = f"{where}: sources.{name}"
+        if not isinstance(entry, dict):
+            raise SourcesError(f"{at}: expected keys {', '.join(sorted(KEYS))}")
+        extra = sorted(set(entry) - KEYS)
+        if extra:
+            raise SourcesError(f"{at}.{extra[0]}: unknown key (allowed: {', '.join(sorted(KEYS))})")
+        table = str(entry.get("table") or name)
+        if not all(_IDENTIFIER.match(p) for p in table.split(".")) or table.count(".") > 1:
+            raise SourcesError(f"{at}.table: {table!r} is not a table or schema.table name")
+        renames = entry.get("columns") or {}
+        if not isinstance(renames, dict):
+            raise SourcesError(f"{at}.columns: expected `contract column: your column` pairs")
+        for ours, mine in renames.items():
+            if ours not in contract.columns:
+                raise SourcesError(
+                    f"{at}.columns.{ours}: not a column of the contract ({', '.join(contract.columns)})"
+                )
+            if not isinstance(mine, str) or not mine.strip():
+                raise SourcesError(f"{at}.columns.{ours}: expected the name of a column of {table}")
+        columns = {c: str(renames.get(c, c)) for c in contract.columns}
+        doubled = sorted({m for m in columns.values() if list(columns.values()).count(m) > 1})
+        if doubled:
+            raise SourcesError(f"{at}.columns: {doubled[0]} is mapped to more than one contract column")
+        pii = entry.get("pii") or []
+        if not isinstance(pii, list) or any(p not in contract.columns for p in pii):
+            bad = next((p for p in pii if p not in contract.columns), pii) if isinstance(pii, list) else pii
+            raise SourcesError(
+                f"{at}.pii: {bad!r} is not a column of the contract ({', '.join(contract.columns)})"
+            )
+        out[name] = Source(contract, table, columns, tuple(dict.fromkeys([*contract.pii, *pii])))
+    return Sources(out)
+
+
+def load(path: Path | None) -> Sources:
+    """The mapping in ``path``; None means the contracts' own names."""
+    if path is None:
+        return identity()
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise SourcesError(f"{path}: no such file (HYBRID_SOURCES)") from None
+    except yaml.YAMLError as exc:
+        raise SourcesError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    sources = parse(data, str(path))
+    return Sources(sources.by_name, Path(path))
