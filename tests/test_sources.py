@@ -49,8 +49,8 @@ def test_each_problem_is_one_line_naming_the_table_and_column_and_the_exit_is_no
     assert result.returncode == 1, result.stdout + result.stderr
     problems = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("!!")]
     assert problems == [
-        "!!  transactions.channel: column missing (expected VARCHAR)",
         "!!  transactions.amount: type VARCHAR, expected DECIMAL (DECIMAL or NUMERIC)",
+        "!!  transactions.channel: column missing (expected VARCHAR)",
         "!!  support_tickets: table not found in the warehouse",
     ], result.stdout
     assert "ok  customers" in result.stdout
