@@ -54,10 +54,14 @@ class Source:
         mine = self.columns[column]
         return f"{self.table}.{mine}" + (f" ({column})" if mine != column else "")
 
-    def relation(self) -> str:
-        """A ``select`` of the contract's columns, under the contract's names, from the warehouse's table: use
-        it where a query would name the table (``from ({relation}) t``)."""
-        cols = ", ".join(f"{_quote(mine)} as {ours}" for ours, mine in self.columns.items())
+    def relation(self, *only: str) -> str:
+        """A ``select`` of the contract's columns (or ``only`` those), under the contract's names, from the
+        warehouse's table: use it where a query would name the table (``from ({relation}) t``). A query that
+        needs a few columns names them, so it still runs when another column is missing: the raw asset then
+        fails on its schema check, which names every problem."""
+        cols = ", ".join(
+            f"{_quote(mine)} as {ours}" for ours, mine in self.columns.items() if not only or ours in only
+        )
         return f"select {cols} from {'.'.join(_quote(p) for p in self.table.split('.'))}"
 
     def column_problems(self, found: dict[str, str]) -> list[str]:

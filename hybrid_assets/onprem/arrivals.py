@@ -12,10 +12,13 @@ from core.sources import Sources
 # The transactions' watermark ignores arrival times in the future (a loader with a wrong clock): such a row is
 # quarantined by the raw gate and must not move the watermark or the day range. Its count still moves the
 # cursor, so the next run quarantines it at once.
-WATERMARK_SQL = {
-    "customers": "select max(customer_id), count(*) from ({relation}) t",
-    "transactions": "select max(case when ingested_at <= ? then ingested_at end), count(*) from ({relation}) t",
-    "support_tickets": "select max(opened_ts), count(*) from ({relation}) t",
+WATERMARK_SQL = {  # table -> (the column, the query)
+    "customers": ("customer_id", "select max(customer_id), count(*) from ({relation}) t"),
+    "transactions": (
+        "ingested_at",
+        "select max(case when ingested_at <= ? then ingested_at end), count(*) from ({relation}) t",
+    ),
+    "support_tickets": ("opened_ts", "select max(opened_ts), count(*) from ({relation}) t"),
 }
 
 
@@ -23,8 +26,8 @@ def read_watermarks(wh, sources: Sources) -> dict[str, list[str]]:
     """The newest arrival (or id) and the row count of each source table."""
     marks = {}
     cutoff = arrival_cutoff()
-    for table, sql in WATERMARK_SQL.items():
-        query = sql.format(relation=sources[table].relation())
+    for table, (column, sql) in WATERMARK_SQL.items():
+        query = sql.format(relation=sources[table].relation(column))
         high, count = wh.query(query, [cutoff] if "?" in sql else None).row(0)
         marks[table] = [str(high), str(count)]
     return marks
@@ -34,7 +37,7 @@ def arrival_days(wh, sources: Sources) -> tuple[date, date] | None:
     """First and last arrival day of the source transactions that have partitions, or None when none do.
     Arrival times in the future (past the clock-skew tolerance) do not count."""
     lo, hi = wh.query(
-        f"select min(ingested_at), max(ingested_at) from ({sources['transactions'].relation()}) t "
+        f"select min(ingested_at), max(ingested_at) from ({sources['transactions'].relation('ingested_at')}) t "
         "where ingested_at <= ?",
         [arrival_cutoff()],
     ).row(0)

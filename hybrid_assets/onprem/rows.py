@@ -137,7 +137,7 @@ def rows_before_first_day(wh, source: Source) -> int:
     """Source rows that arrived before the first daily partition: no partition reads them."""
     first = as_of(date.fromisoformat(FIRST_DAY))
     column = source.contract.partition_column
-    return int(wh.scalar(f"select count(*) from ({source.relation()}) t where {column} < ?", [first]))
+    return int(wh.scalar(f"select count(*) from ({source.relation(column)}) t where {column} < ?", [first]))
 
 
 def before_first_day_message(source: Source, count: int) -> str:
