@@ -55,6 +55,10 @@ def start_cluster(folder: Path, workers: int = 2, env: dict | None = None, timeo
     scheduler_file = folder / "scheduler.json"
     scheduler_file.unlink(missing_ok=True)
     env = {
+        # a loaded 2-core machine stalls a worker's or the scheduler's event loop for 10-20 s (seen here while
+        # the whole suite runs); Dask's 30 s comm timeouts left too little room. The user's own values win.
+        "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "90s",
+        "DASK_DISTRIBUTED__COMM__TIMEOUTS__TCP": "90s",
         **os.environ,
         **(env or {}),
         # workers import the platform's modules (the offline store, the feature catalog) by name

@@ -305,6 +305,8 @@ def tags_of(run: dict) -> dict[str, str]:
 def browser_page(playwright):
     """A headless Chromium page on the system browser, with Dagster's first-visit newsletter dialog out of
     the way."""
+    from playwright.sync_api import expect
+
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
     try:
         context = browser.new_context(viewport=VIEWPORT)
@@ -312,7 +314,10 @@ def browser_page(playwright):
         # should its storage key change, dismiss it whenever it covers the page
         context.add_init_script("window.localStorage.setItem('communityNux', '1')")
         page = context.new_page()
-        page.set_default_timeout(UI_TIMEOUT_MS)
+        page.set_default_timeout(UI_TIMEOUT_MS)  # actions and waits
+        # assertions have a timeout of their own (5 s unless set): a page of the UI that renders in 6 s on a
+        # busy machine would fail an `expect` that an action would have waited for
+        expect.set_options(timeout=UI_TIMEOUT_MS)
         page.add_locator_handler(
             page.get_by_text("Join the Dagster community"),
             lambda: page.get_by_role("button", name="Skip").click(),

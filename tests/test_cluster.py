@@ -5,6 +5,8 @@ dependency and the cluster runs on loopback.
 """
 
 import os
+import re
+from pathlib import Path
 
 import pytest
 
@@ -15,13 +17,48 @@ from resources.dask_cluster import cluster_client, worker_addresses
 from resources.feature_store import open_feature_store
 from tests.conftest import build_platform
 
+_FOLDERS: dict[str, Path] = {}  # scheduler address -> the folder of its logs
+
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dask") / "cluster"
     address = start_cluster(folder, workers=2)
+    _FOLDERS[address] = folder
     yield address
     stop_cluster(folder)
+
+
+@pytest.fixture(autouse=True)
+def _two_workers_or_why(request):
+    """Each test that uses the module's cluster starts with both workers; if one is gone, the failure quotes
+    what the scheduler and the workers logged about it, so a lost worker is told apart from a wrong join."""
+    if "cluster" not in request.fixturenames:
+        yield
+        return
+    address = request.getfixturevalue("cluster")
+    with cluster_client(address) as client:
+        workers = worker_addresses(client)
+    assert len(workers) == 2, f"a worker of {address} is gone before the test: {cluster_events(address)}"
+    yield
+
+
+def cluster_events(address: str, limit: int = 25) -> str:
+    """What the cluster's processes logged that is not routine (warnings, errors, workers removed, closed or
+    restarted), the last ``limit`` lines, for an assertion's message."""
+    folder = _FOLDERS.get(address)
+    if folder is None:
+        return "(no logs)"
+    pattern = re.compile(
+        r"WARNING|ERROR|CRITICAL|Remove worker|[Cc]losing|[Rr]estart|exceeded|signal|unresponsive"
+    )
+    lines = [
+        f"{log.stem}: {line.strip()[:300]}"
+        for log in sorted(folder.glob("*.log"))
+        for line in log.read_text(errors="replace").splitlines()
+        if pattern.search(line)
+    ]
+    return "\n".join(lines[-limit:]) or "(nothing but routine lines in the logs)"
 
 
 def _training_set(platform):
@@ -39,9 +76,10 @@ def test_the_training_set_from_the_cluster_equals_the_in_process_one(platform, c
     assert report.cluster == cluster
     assert remote.equals(local, null_equal=True) and remote.height == local.height > 1000
     # one as-of join per customer partition, on both workers, none in this process
-    assert len(report.tasks) >= 2 and {t["worker"] for t in report.tasks} == set(workers)
+    why = cluster_events(cluster)
+    assert len(report.tasks) >= 2 and {t["worker"] for t in report.tasks} == set(workers), why
     pids = {t["pid"] for t in report.tasks}
-    assert len(pids) == 2 and os.getpid() not in pids
+    assert len(pids) == 2 and os.getpid() not in pids, why
 
 
 def test_lightgbm_trains_on_both_workers_and_matches_the_single_process_model(platform, cluster):
@@ -54,7 +92,7 @@ def test_lightgbm_trains_on_both_workers_and_matches_the_single_process_model(pl
         distributed = training.train_on_cluster(client, split.train, features)
     # a plain Booster, which the registry and the endpoint take as they are; trained by two machines
     assert type(distributed).__name__ == "Booster"
-    assert "[num_machines: 2]" in distributed.model_to_string()
+    assert "[num_machines: 2]" in distributed.model_to_string(), cluster_events(cluster)
     single_auc, distributed_auc = (
         training.auc(labels, single.predict(holdout)),
         training.auc(labels, distributed.predict(holdout)),
@@ -75,7 +113,7 @@ def test_an_onprem_backfill_on_the_cluster_writes_byte_identical_exports(tmp_pat
     assert outcome.success, outcome.step_failures
     meta = outcome.materialized["customer_features"]
     assert meta["compute_engine"] == f"the Dask cluster at {cluster}"
-    assert meta["compute_tasks"] >= 2 and len(meta["compute_workers"]) == 2
+    assert meta["compute_tasks"] >= 2 and len(meta["compute_workers"]) == 2, cluster_events(cluster)
     assert store.checksums(catalog.ACTIVITY_EXPORT_KEY) == before
 
 
@@ -108,7 +146,8 @@ def test_the_cloud_location_builds_trains_and_deploys_on_its_cluster(tmp_path, c
     outcome = platform.run("cloud", HYBRID_DASK_SCHEDULER=cluster)
     assert outcome.success, outcome.step_failures + [c.description for c in outcome.blocking_failures]
     joined = outcome.materialized["training_set"]
-    assert joined["join_engine"] == f"the Dask cluster at {cluster}" and len(joined["join_workers"]) == 2
+    assert joined["join_engine"] == f"the Dask cluster at {cluster}"
+    assert len(joined["join_workers"]) == 2, cluster_events(cluster)
     registry = platform.registry()
     production = registry.production()
     assert production["version"] == outcome.materialized["churn_model"]["version"]
