@@ -26,8 +26,40 @@ ENTITY = "customer"
 ENTITY_KEY = "customer_id"
 EVENT_TS = "event_timestamp"
 NO_ACTIVITY_DAYS = 365.0  # value of a "days since" feature when nothing happened yet
+# What a churn label means, by default (settings: HYBRID_LABEL_HORIZON_DAYS, HYBRID_ACTIVE_DAYS,
+# HYBRID_SNAPSHOT_EVERY_DAYS; the label definition a model was trained on is in its metadata)
 LABEL_HORIZON_DAYS = 30  # churned at d: no purchase in [d, d + 30 days)
 ACTIVE_DAYS = 14  # the scored population at d: customers with a purchase in the 14 days before d
+SNAPSHOT_EVERY_DAYS = 7  # a labelled snapshot every 7 days, from a Monday
+
+
+@dataclass(frozen=True)
+class LabelDefinition:
+    """Who is labelled at a snapshot (a purchase in the ``active_days`` before it), what churned means (no
+    purchase in the ``horizon_days`` from it), and how often a snapshot is taken."""
+
+    horizon_days: int = LABEL_HORIZON_DAYS
+    active_days: int = ACTIVE_DAYS
+    every_days: int = SNAPSHOT_EVERY_DAYS
+
+    def as_metadata(self) -> dict[str, int]:
+        return {
+            "label_horizon_days": self.horizon_days,
+            "active_days": self.active_days,
+            "snapshot_every_days": self.every_days,
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict | None) -> LabelDefinition:
+        """The definition ``as_metadata`` wrote; the defaults for what it lacks (models registered before the
+        definition was a setting)."""
+        meta = meta or {}
+        return cls(
+            horizon_days=int(meta.get("label_horizon_days", LABEL_HORIZON_DAYS)),
+            active_days=int(meta.get("active_days", ACTIVE_DAYS)),
+            every_days=int(meta.get("snapshot_every_days", SNAPSHOT_EVERY_DAYS)),
+        )
+
 
 # Object-store keys of everything that crosses the boundary or lives in the cloud. The two feature views'
 # sources are folders of daily objects (``<prefix><YYYY-MM-DD>.parquet``, one per partition day); Feast reads
@@ -349,20 +381,21 @@ SNAPSHOT_WEEKDAY = 0  # Mondays
 WARMUP_DAYS = 60  # the longest window: earlier snapshots would see truncated history
 
 
-def weekly_snapshots(data_start: date, data_end: date) -> list[date]:
-    """Mondays with a full feature history (``WARMUP_DAYS``) before them and strictly before ``data_end``."""
+def snapshots(data_start: date, data_end: date, every_days: int = SNAPSHOT_EVERY_DAYS) -> list[date]:
+    """Every ``every_days`` days from the first Monday with a full feature history (``WARMUP_DAYS``) before
+    it, strictly before ``data_end``."""
     first = data_start + timedelta(days=WARMUP_DAYS)
     first += timedelta(days=(SNAPSHOT_WEEKDAY - first.weekday()) % 7)
     out, day = [], first
     while day < data_end:
         out.append(day)
-        day += timedelta(days=7)
+        day += timedelta(days=every_days)
     return out
 
 
 def feature_snapshots(data_start: date, data_end: date) -> list[datetime]:
-    """Weekly snapshots for training plus ``data_end`` itself: the freshest values, which serving uses."""
-    days = weekly_snapshots(data_start, data_end)
+    """The default snapshots for training plus ``data_end`` itself: the freshest values, which serving uses."""
+    days = snapshots(data_start, data_end)
     if data_end not in days:
         days.append(data_end)
     return [datetime.combine(d, datetime.min.time()) for d in days]

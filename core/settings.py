@@ -68,7 +68,20 @@ class Settings:
     onprem_dask_scheduler: str | None = None  # the on-prem location's: daily feature partitions
     # the source mapping (core/sources.py): which tables and columns of the warehouse the platform reads
     sources_file: Path = DEFAULT_SOURCES
+    # what a churn label means (core/catalog.py has the defaults): active = a purchase in the active_days
+    # before a snapshot; churned = no purchase in the label_horizon_days after it; a snapshot every
+    # snapshot_every_days (from a Monday)
+    label_horizon_days: int = 30
+    active_days: int = 14
+    snapshot_every_days: int = 7
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def labels(self):
+        """The churn label definition these settings give (a ``core.catalog.LabelDefinition``)."""
+        from core.catalog import LabelDefinition
+
+        return LabelDefinition(self.label_horizon_days, self.active_days, self.snapshot_every_days)
 
     @property
     def warehouse_path(self) -> Path:
@@ -133,6 +146,30 @@ def _numbers(merged: Mapping[str, str], env: Mapping[str, str], env_file: Path) 
             problems.append(f"{name}={raw} is out of range; allowed: {allowed}{_source(name, env, env_file)}")
             continue
         values[attr] = value
+    return values, problems
+
+
+# Whole numbers of days: (variable, default, low, high), both inclusive. A horizon or window of a year or
+# more would leave no labelled snapshot in any history the platform is meant for.
+DAY_SETTINGS = {
+    "HYBRID_LABEL_HORIZON_DAYS": ("label_horizon_days", 30, 1, 365),
+    "HYBRID_ACTIVE_DAYS": ("active_days", 14, 1, 365),
+    "HYBRID_SNAPSHOT_EVERY_DAYS": ("snapshot_every_days", 7, 1, 91),
+}
+
+
+def _days(merged: Mapping[str, str], env: Mapping[str, str], env_file: Path) -> tuple[dict, list[str]]:
+    values, problems = {}, []
+    for name, (attr, default, low, high) in DAY_SETTINGS.items():
+        raw = (merged.get(name) or "").strip()
+        if not raw:
+            values[attr] = default
+            continue
+        allowed = f"a whole number of days from {low} to {high}"
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            problems.append(f"{name}={raw!r} is not {allowed}{_source(name, env, env_file)}")
+            continue
+        values[attr] = int(raw)
     return values, problems
 
 
@@ -220,6 +257,8 @@ def load_settings(
         )
     numbers, bad = _numbers(merged, env, env_file)
     problems += bad
+    days, bad = _days(merged, env, env_file)
+    problems += bad
     schedulers, bad = _schedulers(merged)
     problems += bad
     sources_file, bad = _sources_file(merged, env, env_file)
@@ -238,6 +277,7 @@ def load_settings(
         redis_url=merged.get("HYBRID_REDIS_URL"),
         sources_file=sources_file,
         **numbers,
+        **days,
         **schedulers,
     )
 

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from core import catalog
 from expectations.runner import SuiteResult, validate
 from resources.object_store import ObjectStoreResource
 
@@ -12,6 +13,19 @@ class QualityPolicy(dg.ConfigurableResource):
     max_invalid_share: float = 0.01
     auc_floor: float = 0.70
     auc_tolerance: float = 0.01
+
+
+class LabelPolicy(dg.ConfigurableResource):
+    """What a churn label means (HYBRID_LABEL_HORIZON_DAYS, HYBRID_ACTIVE_DAYS, HYBRID_SNAPSHOT_EVERY_DAYS):
+    the on-prem location computes the labels with it, the cloud location holds out by its horizon. Both sites
+    must have the same values; the model's metadata records the definition it was trained on."""
+
+    horizon_days: int = catalog.LABEL_HORIZON_DAYS
+    active_days: int = catalog.ACTIVE_DAYS
+    every_days: int = catalog.SNAPSHOT_EVERY_DAYS
+
+    def definition(self) -> catalog.LabelDefinition:
+        return catalog.LabelDefinition(self.horizon_days, self.active_days, self.every_days)
 
 
 def gx_check_result(

@@ -4,7 +4,7 @@ opened here). The cloud location gets no warehouse resource: the residency bound
 import dagster as dg
 
 from core.settings import Settings, load_settings
-from hybrid_assets.quality import QualityPolicy
+from hybrid_assets.quality import LabelPolicy, QualityPolicy
 from resources.dask_cluster import DaskResource
 from resources.feature_store import FeatureStoreResource
 from resources.model_registry import ModelRegistryResource
@@ -24,6 +24,14 @@ def _policy(settings: Settings) -> QualityPolicy:
     )
 
 
+def _labels(settings: Settings) -> LabelPolicy:
+    return LabelPolicy(
+        horizon_days=settings.label_horizon_days,
+        active_days=settings.active_days,
+        every_days=settings.snapshot_every_days,
+    )
+
+
 def _warehouse(settings: Settings) -> WarehouseResource:
     sources = str(settings.sources_file)
     if settings.profile == "hybrid":  # the DSN holds a password: Dagster shows the variable's name only
@@ -37,6 +45,7 @@ def onprem_resources(settings: Settings | None = None) -> dict:
         "warehouse": _warehouse(settings),
         "object_store": _object_store(settings),
         "quality_policy": _policy(settings),
+        "label_policy": _labels(settings),
         # raw rows go to these workers: the on-prem cluster only, never the cloud's
         "dask": DaskResource(scheduler=settings.onprem_dask_scheduler),
     }
@@ -56,6 +65,7 @@ def cloud_resources(settings: Settings | None = None) -> dict:
         ),
         "model_registry": ModelRegistryResource(object_store=store),
         "quality_policy": _policy(settings),
+        "label_policy": _labels(settings),
         "dask": DaskResource(scheduler=settings.dask_scheduler),
     }
 

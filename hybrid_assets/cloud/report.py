@@ -142,6 +142,7 @@ def model_card(meta: Mapping, plots: Mapping[str, str] | None = None, auc_floor:
     version = meta.get("version", "unregistered")
     auc, baseline = metrics.get("auc"), metrics.get("recency_baseline_auc")
     features = list(meta.get("features", []))
+    labels = catalog.LabelDefinition.from_metadata(meta.get("label_definition"))
     views = {catalog.ACTIVITY_VIEW: [], catalog.ENGAGEMENT_VIEW: []}
     for name in features:
         feature = catalog.BY_NAME.get(name)
@@ -164,8 +165,8 @@ def model_card(meta: Mapping, plots: Mapping[str, str] | None = None, auc_floor:
         "",
         "## Intended use",
         "",
-        f"Scores how likely a customer with a purchase in the last {catalog.ACTIVE_DAYS} days is to make no "
-        f"purchase in the next {catalog.LABEL_HORIZON_DAYS} days (churn), so that retention teams can rank "
+        f"Scores how likely a customer with a purchase in the last {labels.active_days} days is to make no "
+        f"purchase in the next {labels.horizon_days} days (churn), so that retention teams can rank "
         "customers for outreach. The prediction endpoint (`POST /predict`) serves it with the latest features "
         "from the Feast online store. It is not meant for automatic decisions about individuals without a "
         "person in the loop, nor for customers outside that population (sign-ups without a purchase yet, "
@@ -174,10 +175,11 @@ def model_card(meta: Mapping, plots: Mapping[str, str] | None = None, auc_floor:
         "## Training window",
         "",
         f"- Training snapshots: {_span(window.get('train_snapshots', []))} "
-        f"({len(window.get('train_snapshots', []))} weekly snapshots, {window.get('train_rows', 'n/a')} rows)",
+        f"({len(window.get('train_snapshots', []))} snapshots, one every {labels.every_days} days, "
+        f"{window.get('train_rows', 'n/a')} rows)",
         f"- Holdout snapshots: {_span(window.get('holdout_snapshots', []))} "
         f"({window.get('holdout_rows', 'n/a')} rows); training labels end "
-        f"{catalog.LABEL_HORIZON_DAYS} days before the holdout starts, so no training label saw holdout-time data",
+        f"{labels.horizon_days} days before the holdout starts, so no training label saw holdout-time data",
         "",
         "## Data sources",
         "",

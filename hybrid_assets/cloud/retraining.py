@@ -8,14 +8,21 @@ from hybrid_assets.cloud import drift, training
 from hybrid_assets.cloud.online_load import newest_feature_rows
 
 
-def latest_covers(latest: dict, split: training.Split, features: list[str]) -> bool:
+def latest_covers(
+    latest: dict,
+    split: training.Split,
+    features: list[str],
+    definition: catalog.LabelDefinition | None = None,
+) -> bool:
     """Does the latest registered version already cover this training window (same holdout snapshots,
-    features and parameters)? Then no new version is trained."""
+    features, parameters and label definition)? Then no new version is trained."""
     window = latest.get("training_window", {})
+    definition = definition or catalog.LabelDefinition()
     return (
         window.get("holdout_snapshots") == split.holdout_snapshots
         and latest.get("features") == features
         and latest.get("params") == training.PARAMS
+        and catalog.LabelDefinition.from_metadata(latest.get("label_definition")) == definition
     )
 
 
@@ -37,8 +44,9 @@ def evaluate_retraining(
     served = newest_feature_rows(store)
     newest = served[catalog.EVENT_TS].max()
     # compare like with like: the model is trained and used on the active population (a purchase in the
-    # ACTIVE_DAYS before the snapshot), not on every customer of the export
-    current = served.filter(pl.col("days_since_last_txn") <= catalog.ACTIVE_DAYS)
+    # active days before the snapshot, as its labels defined it), not on every customer of the export
+    active_days = catalog.LabelDefinition.from_metadata(meta.get("label_definition")).active_days
+    current = served.filter(pl.col("days_since_last_txn") <= active_days)
     key_features = list(meta["feature_importance"])[: drift.KEY_FEATURES]
     # live quality: the newest labelled snapshot, which the model was not trained on
     last_labelled = frame[catalog.EVENT_TS].max()

@@ -40,18 +40,23 @@ class Split:
     holdout_snapshots: list[str]
 
 
-def time_split(frame: pl.DataFrame, holdout_snapshots: int = HOLDOUT_SNAPSHOTS) -> Split:
-    """Hold out the last snapshots; train only on snapshots whose label horizon ends before the holdout
-    starts, so no training label looks at data the holdout's features could not see."""
+def time_split(
+    frame: pl.DataFrame,
+    holdout_snapshots: int = HOLDOUT_SNAPSHOTS,
+    horizon_days: int = catalog.LABEL_HORIZON_DAYS,
+) -> Split:
+    """Hold out the last snapshots; train only on snapshots whose label horizon (``horizon_days``, as the
+    labels were computed) ends before the holdout starts, so no training label looks at data the holdout's
+    features could not see."""
     snaps = sorted(frame[catalog.EVENT_TS].unique().to_list())
     if len(snaps) <= holdout_snapshots:
         raise NotEnoughHistory(f"{len(snaps)} labelled snapshots; need more than {holdout_snapshots}")
     hold = snaps[-holdout_snapshots:]
-    cutoff = hold[0] - timedelta(days=catalog.LABEL_HORIZON_DAYS)
+    cutoff = hold[0] - timedelta(days=horizon_days)
     train_snaps = [s for s in snaps if s <= cutoff]
     if not train_snaps:
         raise NotEnoughHistory(
-            f"no snapshot ends its {catalog.LABEL_HORIZON_DAYS}-day label horizon before the holdout "
+            f"no snapshot ends its {horizon_days}-day label horizon before the holdout "
             f"({hold[0]:%Y-%m-%d}); generate more days of history"
         )
     return Split(

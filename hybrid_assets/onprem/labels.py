@@ -20,25 +20,26 @@ def data_window(wh) -> tuple[date, date] | None:
     return lo.date(), hi.date() + timedelta(days=1)
 
 
-def compute_labels(txns: pl.DataFrame, start: date, end: date) -> pl.DataFrame:
-    """Churn labels for every weekly snapshot whose 30-day horizon is fully observed."""
+def compute_labels(
+    txns: pl.DataFrame, start: date, end: date, definition: catalog.LabelDefinition | None = None
+) -> pl.DataFrame:
+    """Churn labels for every snapshot whose label horizon is fully observed (the default definition: weekly
+    snapshots, active in the 14 days before, churned if no purchase in the 30 days after)."""
+    definition = definition or catalog.LabelDefinition()
+    horizon, active_window = timedelta(days=definition.horizon_days), timedelta(days=definition.active_days)
     frames = []
-    for day in catalog.weekly_snapshots(start, end):
-        if day + timedelta(days=catalog.LABEL_HORIZON_DAYS) > end:
+    for day in catalog.snapshots(start, end, definition.every_days):
+        if day + horizon > end:
             continue
         snap = datetime.combine(day, datetime.min.time())
         active = (
-            txns.filter(
-                pl.col("event_ts").is_between(snap - timedelta(days=catalog.ACTIVE_DAYS), snap, closed="left")
-            )
+            txns.filter(pl.col("event_ts").is_between(snap - active_window, snap, closed="left"))
             .select(catalog.ENTITY_KEY)
             .unique()
         )
-        bought = txns.filter(
-            pl.col("event_ts").is_between(
-                snap, snap + timedelta(days=catalog.LABEL_HORIZON_DAYS), closed="left"
-            )
-        )[catalog.ENTITY_KEY].unique()
+        bought = txns.filter(pl.col("event_ts").is_between(snap, snap + horizon, closed="left"))[
+            catalog.ENTITY_KEY
+        ].unique()
         frames.append(
             active.with_columns(
                 pl.lit(snap, dtype=pl.Datetime("us")).alias(catalog.EVENT_TS),

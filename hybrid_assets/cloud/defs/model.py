@@ -8,7 +8,7 @@ import dagster as dg
 from core import catalog
 from hybrid_assets.cloud import drift, gate, report, retraining, training
 from hybrid_assets.defaults import FOLLOW_UPSTREAM, RETRY
-from hybrid_assets.quality import QualityPolicy
+from hybrid_assets.quality import LabelPolicy, QualityPolicy
 from resources.dask_cluster import DaskResource, worker_addresses
 from resources.model_registry import MODEL_NAME, ModelRegistryResource
 from resources.object_store import ObjectStoreResource
@@ -52,15 +52,17 @@ def churn_model(
     object_store: ObjectStoreResource,
     model_registry: ModelRegistryResource,
     quality_policy: QualityPolicy,
+    label_policy: LabelPolicy,
     dask: DaskResource,
 ):
     frame = object_store.client().read_parquet(catalog.TRAINING_SET_KEY)
     registry = model_registry.client()
     features = catalog.feature_names()
-    split = training.time_split(frame)
+    definition = label_policy.definition()
+    split = training.time_split(frame, horizon_days=definition.horizon_days)
     versions = registry.versions()
     if versions:
-        if retraining.latest_covers(registry.metadata(versions[-1]), split, features):
+        if retraining.latest_covers(registry.metadata(versions[-1]), split, features, definition):
             context.log.info(
                 f"retraining policy: {versions[-1]} already covers the labelled snapshots "
                 f"up to {split.holdout_snapshots[-1]}; no new version"
@@ -91,6 +93,7 @@ def churn_model(
             "train_rows": split.train.height,
             "holdout_rows": split.holdout.height,
         },
+        "label_definition": definition.as_metadata(),
         "trained_at": datetime.now().isoformat(),
         "trained_on": trained_on,
     }

@@ -15,7 +15,7 @@ from hybrid_assets.onprem import features as onprem_features
 from hybrid_assets.onprem import labels
 from hybrid_assets.onprem.residency import scrubbed
 from hybrid_assets.partitions import DAILY, PREVIOUS_DAYS, SINGLE_RUN, check_days, run_days
-from hybrid_assets.quality import gx_check_result
+from hybrid_assets.quality import LabelPolicy, gx_check_result
 from resources.dask_cluster import DaskResource
 from resources.warehouse import PLATFORM_SCHEMA, WarehouseResource, Window
 
@@ -85,25 +85,28 @@ def customer_features(
     kinds={"polars", "duckdb"},
     tags=ONPREM,
     retry_policy=RETRY,
-    description="Churn label per (customer, weekly snapshot), computed in the warehouse from the accepted "
+    description="Churn label per (customer, snapshot), computed in the warehouse from the accepted "
     "transactions: 1 if a customer active in the 14 days before the snapshot made no purchase in the 30 days "
-    "after it. Only snapshots with a complete horizon; stored in platform.churn_labels. A failure means no "
+    "after it, a snapshot every 7 days (the defaults of HYBRID_ACTIVE_DAYS, HYBRID_LABEL_HORIZON_DAYS and "
+    "HYBRID_SNAPSHOT_EVERY_DAYS). Only snapshots with a complete horizon; stored in platform.churn_labels. A failure means no "
     "accepted transactions yet or an unreachable warehouse; the label export keeps its last good version.",
 )
 @scrubbed
-def churn_labels(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def churn_labels(warehouse: WarehouseResource, label_policy: LabelPolicy) -> dg.MaterializeResult:
     wh = warehouse.client()
     window = labels.data_window(wh)
     if window is None:
         raise dg.Failure(description="no accepted transactions: nothing to compute features from")
     txns = wh.query(f"select customer_id, event_ts from {PLATFORM_SCHEMA}.transactions")
-    frame = labels.compute_labels(txns, *window)
+    definition = label_policy.definition()
+    frame = labels.compute_labels(txns, *window, definition)
     wh.replace_tables({f"{PLATFORM_SCHEMA}.churn_labels": frame})
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": frame.height,
             "snapshots": frame[catalog.EVENT_TS].n_unique(),
             "churn_rate": float(frame["churned"].mean() or 0.0),
+            **definition.as_metadata(),
         }
     )
 
