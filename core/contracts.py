@@ -30,6 +30,8 @@ class TableContract:
     columns: dict[str, str]  # name -> logical type (a type family: BIGINT, VARCHAR, DATE, TIMESTAMP, DECIMAL)
     rules: tuple[RowRule, ...]
     arrival: str  # column that orders arrivals: of duplicate keys, the first to arrive is accepted
+    # a table without an arrival column of its own (the mapping says `arrival: ~`) arrives at this column's time
+    arrival_defaults_to: str | None = None
     references_customers: bool = False
     partition_column: str | None = None  # daily partitions by this column's day (core/days.py)
     # Columns whose values never leave the warehouse, in any form: not exported, not in check metadata, GX
@@ -115,6 +117,7 @@ TRANSACTIONS = TableContract(
         RowRule(FUTURE_ARRIVAL, _future("ingested_at")),
     ),
     arrival="ingested_at",
+    arrival_defaults_to="event_ts",
     references_customers=True,
     partition_column="ingested_at",
 )

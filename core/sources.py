@@ -15,7 +15,7 @@ mapping does not name are never read. No Dagster here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -38,6 +38,8 @@ class Source:
     table: str  # the warehouse's table, "table" or "schema.table"
     columns: dict[str, str]  # the contract's column -> the warehouse's column, for every contract column
     pii: tuple[str, ...]  # the contract's names of the columns whose values never leave the warehouse
+    # contract columns your table does not have, read from another contract column's (ingested_at -> event_ts)
+    derived: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -73,6 +75,8 @@ class Source:
         lower = {c.lower(): c for c in found}
         lines = []
         for ours, logical in self.contract.columns.items():
+            if ours in self.derived:  # the column it is read from is checked
+                continue
             mine = self.columns[ours]
             kind = found.get(mine)
             if kind is None:
@@ -145,14 +149,27 @@ def parse(data: object, where: str = "the mapping") -> Sources:
         renames = entry.get("columns") or {}
         if not isinstance(renames, dict):
             raise SourcesError(f"{at}.columns: expected `contract column: your column` pairs")
+        derived = {}
         for ours, mine in renames.items():
             if ours not in contract.columns:
                 raise SourcesError(
                     f"{at}.columns.{ours}: not a column of the contract ({', '.join(contract.columns)})"
                 )
+            if mine is None and ours == contract.arrival and contract.arrival_defaults_to:
+                derived[ours] = (
+                    contract.arrival_defaults_to
+                )  # no arrival column: a row arrives when it happens
+                continue
             if not isinstance(mine, str) or not mine.strip():
-                raise SourcesError(f"{at}.columns.{ours}: expected the name of a column of {table}")
-        columns = {c: str(renames.get(c, c)) for c in contract.columns}
+                raise SourcesError(
+                    f"{at}.columns.{ours}: expected the name of a column of {table}"
+                    + (
+                        f" (or ~: no such column, arrival = {contract.arrival_defaults_to})"
+                        if ours == contract.arrival and contract.arrival_defaults_to
+                        else ""
+                    )
+                )
+        columns = {c: str(renames.get(c, c)) for c in contract.columns if c not in derived}
         doubled = sorted({m for m in columns.values() if list(columns.values()).count(m) > 1})
         if doubled:
             raise SourcesError(f"{at}.columns: {doubled[0]} is mapped to more than one contract column")
@@ -162,7 +179,8 @@ def parse(data: object, where: str = "the mapping") -> Sources:
             raise SourcesError(
                 f"{at}.pii: {bad!r} is not a column of the contract ({', '.join(contract.columns)})"
             )
-        out[name] = Source(contract, table, columns, tuple(dict.fromkeys([*contract.pii, *pii])))
+        columns = {c: columns.get(c) or columns[derived[c]] for c in contract.columns}  # the contract's order
+        out[name] = Source(contract, table, columns, tuple(dict.fromkeys([*contract.pii, *pii])), derived)
     return Sources(out)
 
 

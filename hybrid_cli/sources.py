@@ -49,8 +49,10 @@ def check(wh, sources: Sources) -> tuple[list[str], list[str]]:
         rows = wh.scalar(f"select count(*) from ({source.relation()}) t")
         where = source.table if source.table == source.name else f"{source.table} ({source.name})"
         unread = [c for c in found if c not in source.columns.values()]
+        derived = [f"{ours} = {base} ({source.columns[base]})" for ours, base in source.derived.items()]
         fine.append(
-            f"{where}: {len(source.columns)} columns as the contract says, {rows} rows"
+            f"{where}: {len(source.columns) - len(derived)} columns as the contract says, {rows} rows"
+            + (f"; no arrival column, so {', '.join(derived)}" if derived else "")
             + (f"; not read: {', '.join(unread)}" if unread else "")
         )
     return problems, fine

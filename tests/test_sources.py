@@ -265,6 +265,50 @@ def test_tables_of_your_own_under_other_names_run_through_the_mapping(generated,
     assert wh.scalar("select count(*) from platform.customer_features") > 0
 
 
+def test_a_purchases_table_without_an_arrival_time_arrives_when_it_happened(generated, tmp_path):
+    """`ingested_at: ~` in the mapping: the table has no arrival column; `hybrid sources check` says what stands
+    in for it, and the on-prem location reads every row with arrival = event time."""
+    home = tmp_path / "no-arrival"
+    home.mkdir()
+    (home / "onprem.duckdb").write_bytes((generated.home / "onprem.duckdb").read_bytes())
+    from resources.warehouse import DuckDBWarehouse
+
+    wh = DuckDBWarehouse(home / "onprem.duckdb")
+    source_ids = wh.query("select transaction_id from transactions")["transaction_id"]
+    wh.execute("create table orders as select * exclude (ingested_at) from transactions")
+    wh.execute("drop table transactions")
+    del wh
+    mapping = tmp_path / "no-arrival.yaml"
+    mapping.write_text(
+        "sources:\n  customers: {}\n  support_tickets: {}\n"
+        "  transactions: {table: orders, columns: {ingested_at: ~}}\n"
+    )
+    env = {"HYBRID_SOURCES": str(mapping)}
+    result = _hybrid(home, "sources", "check", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        f"ok  orders (transactions): 6 columns as the contract says, {len(source_ids)} rows; "
+        "no arrival column, so ingested_at = event_ts (event_ts)"
+    ) in result.stdout
+
+    import dagster as dg
+
+    from core.settings import load_settings
+
+    with hybrid_env(home, **env):
+        settings = load_settings()
+    onprem = Platform(home, settings, dg.DagsterInstance.ephemeral(), env=env).run("onprem")
+    assert onprem.success, onprem.step_failures
+    wh = DuckDBWarehouse(home / "onprem.duckdb", read_only=True)
+    accepted = wh.query("select transaction_id, event_ts, ingested_at from platform.transactions")
+    assert accepted.height > 1000 and (accepted["ingested_at"] == accepted["event_ts"]).all()
+    quarantined = wh.query("select row_key from platform.quarantine where source_table = 'transactions'")
+    assert sorted(accepted["transaction_id"].to_list() + [int(k) for k in quarantined["row_key"]]) == sorted(
+        source_ids.to_list()
+    )
+    assert wh.scalar("select count(*) from platform.customer_features") > 0
+
+
 def test_the_mapping_renames_quotes_and_can_only_add_pii():
     from core.contracts import PII_COLUMNS
     from core.sources import SourcesError, identity, parse
@@ -283,7 +327,31 @@ def test_the_mapping_renames_quotes_and_can_only_add_pii():
         "crm.Clients.full_name: column missing (expected VARCHAR)"
     )
     assert "the table has joined" in mine["customers"].column_problems({"joined": "DATE"})[5]
+    no_arrival = parse(
+        {
+            "sources": {
+                "customers": None,
+                "support_tickets": None,
+                "transactions": {"columns": {"ingested_at": None}},
+            }
+        }
+    )["transactions"]
+    assert (
+        no_arrival.derived == {"ingested_at": "event_ts"} and no_arrival.columns["ingested_at"] == "event_ts"
+    )
+    assert no_arrival.relation("ingested_at") == 'select "event_ts" as ingested_at from "transactions"'
+    assert not any("ingested_at" in line for line in no_arrival.column_problems({"event_ts": "DATE"}))
     for wrong, message in (
+        (
+            {
+                "sources": {
+                    "customers": {"columns": {"email": None}},
+                    "transactions": None,
+                    "support_tickets": None,
+                }
+            },
+            "sources.customers.columns.email: expected the name of a column of customers$",
+        ),
         (mapping(pii=["salary"]), "sources.customers.pii: 'salary' is not a column of the contract"),
         (mapping(columns={"email": "contact", "phone": "contact"}), "contact is mapped to more than one"),
         (mapping(owner="me"), "sources.customers.owner: unknown key"),
