@@ -4,6 +4,7 @@ import dagster as dg
 
 from core import catalog
 from expectations.runner import SuiteResult, validate
+from hybrid_assets.defaults import WITH_ITS_ASSET
 from resources.object_store import ObjectStoreResource
 
 
@@ -67,7 +68,13 @@ def gx_check_result(
 def parquet_check(asset: str, key: str, suite_fn, description: str) -> dg.AssetChecksDefinition:
     """A blocking check that runs a GX suite on an object (or a folder of daily objects) in the object store."""
 
-    @dg.asset_check(asset=asset, name=f"{asset}_contract", blocking=True, description=description)
+    @dg.asset_check(
+        asset=asset,
+        name=f"{asset}_contract",
+        blocking=True,
+        description=description,
+        automation_condition=WITH_ITS_ASSET,
+    )
     def _check(object_store: ObjectStoreResource) -> dg.AssetCheckResult:
         return gx_check_result(validate(object_store.client().read_parquet(key), suite_fn()))
 

@@ -75,6 +75,14 @@ class Platform:
         with hybrid_env(self.home, **{**self.env, **extra_env}):
             return run_location(location, instance or self.instance, days=days)
 
+    def arrival_days(self) -> tuple:
+        """The first and last arrival day of the source transactions: the partitions a full on-prem run
+        covers."""
+        from hybrid_cli.platform import onprem_days
+
+        with hybrid_env(self.home, **self.env):
+            return onprem_days(self.settings)
+
 
 def build_platform(
     home: Path, customers: int, days: int, run: bool = True, env: dict | None = None

@@ -34,3 +34,31 @@ def test_cloud_assets_follow_a_new_export(platform):
     assert not {a.key.to_user_string() for a in onprem.assets} & _requested(after), (
         "on-prem runs by sensor only"
     )
+
+
+def test_a_fresh_cloud_is_requested_whole_on_one_tick(tmp_path):
+    """A fresh deployment: the on-prem export and the marketing events are there and their blocking checks
+    passed, every cloud asset is missing. One evaluation requests the whole chain (it runs as one run, its
+    steps in dependency order), not one level of the graph per tick."""
+    from core.settings import load_settings
+    from hybrid_assets.resources import cloud_resources, onprem_resources
+    from tests.conftest import hybrid_env
+
+    onprem, cloud = onprem_groups(), cloud_groups()
+    with hybrid_env(tmp_path):
+        settings = load_settings()
+    defs = dg.Definitions(
+        assets=[*onprem.assets, *cloud.assets],
+        asset_checks=[*onprem.asset_checks, *cloud.asset_checks],
+        resources={**onprem_resources(settings), **cloud_resources(settings)},
+    )
+    instance = dg.DagsterInstance.ephemeral()
+    upstream = {"customer_feature_export": "2026-03-01", "churn_label_export": None, "marketing_events": None}
+    for asset, partition in upstream.items():
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset, partition=partition))
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(asset_key=dg.AssetKey(asset), check_name=f"{asset}_contract", passed=True)
+        )
+    cloud_assets = {k.to_user_string() for a in cloud.assets for k in a.keys}
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert _requested(tick) == cloud_assets - set(upstream)

@@ -34,6 +34,7 @@ from tests.browser_helpers import (
     browser_page,
     latest_materialization,
     launch_onprem_materialization,
+    park,
     prepare_home,
     shot,
     stop_sensor,
@@ -188,6 +189,8 @@ def _walk_through(dev: DagsterDev, page, step, days: tuple[date, date]) -> None:
     )
     shot(page, "04-onprem-run-launched")
     step(f"launched the backfill of {days[0]}..{days[1]} from the UI: run {run_id}")
+    run_page = page.url
+    park(page)
     run = wait_for_run(dev, run_id, ONPREM_RUN_TIMEOUT)
     step("the on-prem run succeeded")
     assert run["jobName"] == "onprem_refresh"
@@ -205,7 +208,7 @@ def _walk_through(dev: DagsterDev, page, step, days: tuple[date, date]) -> None:
     }
     for asset in ("customer_feature_export", "churn_label_export"):
         assert latest_materialization(dev, asset)["runId"] == run_id
-    page.reload()
+    page.goto(run_page)
     expect(page.get_by_text("Success", exact=True).first).to_be_visible()
     with contextlib.suppress(AssertionError):  # cosmetic: the event log fills in after the header
         expect(page.get_by_text("Finished execution of run").first).to_be_visible(timeout=15_000)
@@ -231,6 +234,7 @@ def _walk_through(dev: DagsterDev, page, step, days: tuple[date, date]) -> None:
             return None
         return event
 
+    park(page)
     deployment = wait_until(deployed, CLOUD_TIMEOUT, "the automation to deploy a model", 5)
     wait_for_run(dev, deployment["runId"], 60)
     step(f"the automation deployed a model in run {deployment['runId']}")

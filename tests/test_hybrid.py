@@ -186,20 +186,22 @@ def test_pii_rows_quarantined_or_failing_an_expectation_never_leave_the_warehous
             assert warn.status == "WARN" and "null signup_date" in warn.description
             assert hybrid.run("cloud", instance=instance).success
 
+            # the two runs below are about one failure each: the newest day is enough
+            newest = (hybrid.arrival_days()[1],) * 2
             leaked = quarantined.row(0, named=True)
 
             def quoting_a_row(*args, **kwargs):
                 raise ValueError(f"cannot compute features for {leaked['full_name']!r} <{leaked['email']}>")
 
             monkeypatch.setattr(catalog, "compute_features", quoting_a_row)
-            failed = hybrid.run("onprem", instance=instance)
+            failed = hybrid.run("onprem", days=newest, instance=instance)
             monkeypatch.undo()
             failure = next(f for f in failed.step_failures if f.startswith("customer_features"))
             assert "ValueError in customer_features" in failure, failure
             error_id = failure.split("`hybrid errors ")[1].split("`")[0]
 
             wh.append("customers", bad_email)
-            blocked = hybrid.run("onprem", instance=instance)
+            blocked = hybrid.run("onprem", days=newest, instance=instance)
             gate = next(c for c in blocked.checks if c.check == "customers_contract")
             assert gate.status == "FAIL" and "on email: 1 unexpected" in gate.description, gate.description
     finally:
@@ -298,14 +300,16 @@ def test_s3_outage_fails_the_step_naming_the_endpoint_and_a_rerun_completes(hybr
     previous export stays whole, and once the endpoint is back a rerun completes."""
     objects = hybrid.object_store()
     before = objects.checksums(catalog.ACTIVITY_EXPORT_KEY)
+    last = hybrid.arrival_days()[1]
     hybrid.generator().append(days=1)  # new data, so the rerun really writes a new day
+    new_days = (last, hybrid.arrival_days()[1])  # what the sensor requests for the new rows
     with _outage(hybrid.s3_proxy):
-        outcome = hybrid.run("onprem")
+        outcome = hybrid.run("onprem", days=new_days)
     assert not outcome.success
     failures = " ".join(outcome.step_failures)
     assert hybrid.env["HYBRID_S3_ENDPOINT"] in failures, failures
     assert objects.checksums(catalog.ACTIVITY_EXPORT_KEY) == before  # every day's object as it was
-    again = hybrid.run("onprem")
+    again = hybrid.run("onprem", days=new_days)
     assert again.success, again.step_failures
     after = objects.checksums(catalog.ACTIVITY_EXPORT_KEY)
     assert set(after) > set(before)  # the new day crossed
@@ -341,6 +345,7 @@ def test_redis_outage_fails_the_online_load_naming_redis_and_a_rerun_completes(h
 def test_dagster_storage_is_postgres(hybrid):
     from hybrid_cli.platform import dagster_instance
 
+    newest = (hybrid.arrival_days()[1],) * 2  # one day: the run is about where it is recorded
     saved = os.environ.get("DAGSTER_HOME")
     try:
         with hybrid_env(hybrid.home, **hybrid.env):
@@ -348,7 +353,7 @@ def test_dagster_storage_is_postgres(hybrid):
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             from hybrid_cli.platform import run_location
 
-            outcome = run_location("onprem", instance)
+            outcome = run_location("onprem", instance, days=newest)
         assert outcome.success
         runs = instance.get_runs(limit=1)
         assert runs and runs[0].job_name == "onprem_refresh"

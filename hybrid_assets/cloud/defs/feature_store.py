@@ -12,7 +12,7 @@ from core.days import as_of
 from expectations import features as suites
 from hybrid_assets.cloud import marketing, offline, online_load
 from hybrid_assets.cloud.fingerprints import repo_version
-from hybrid_assets.defaults import FOLLOW_UPSTREAM, REAPPLY, RETRY
+from hybrid_assets.defaults import FOLLOW_UPSTREAM, REAPPLY, RETRY, WITH_ITS_ASSET
 from hybrid_assets.quality import parquet_check
 from resources.feature_store import FeatureStoreResource
 from resources.object_store import ObjectStoreResource
@@ -176,6 +176,7 @@ def latest_offline_features(object_store: ObjectStoreResource):
     asset="online_features",
     name="online_matches_offline",
     blocking=True,
+    automation_condition=WITH_ITS_ASSET,
     description="Reads 50 sampled customers back through Feast's online API (what /predict sees) and compares "
     "every feature with their newest rows in the offline Parquet sources of both feature views. A failure means "
     "the online store serves stale or different values, so predictions would not use the features the model "

@@ -7,7 +7,7 @@ import dagster as dg
 
 from core import catalog
 from hybrid_assets.cloud import drift, gate, report, retraining, training
-from hybrid_assets.defaults import FOLLOW_UPSTREAM, RETRY
+from hybrid_assets.defaults import FOLLOW_UPSTREAM, RETRY, WITH_ITS_ASSET
 from hybrid_assets.quality import LabelPolicy, QualityPolicy
 from resources.dask_cluster import DaskResource, worker_addresses
 from resources.model_registry import MODEL_NAME, ModelRegistryResource
@@ -32,6 +32,7 @@ QUALITY_GATE_KEY = dg.AssetCheckKey(dg.AssetKey("churn_model"), QUALITY_GATE)
             QUALITY_GATE,
             asset="churn_model",
             blocking=True,
+            automation_condition=WITH_ITS_ASSET,
             description="The deployment gate, judged on every run: a new version's holdout AUC must be at "
             "least HYBRID_AUC_FLOOR, and not lower than the production model's AUC on the same holdout minus "
             "HYBRID_AUC_TOLERANCE (production is rescored on the current training set). A failure blocks "
