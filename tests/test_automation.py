@@ -17,21 +17,26 @@ def _requested(result) -> set[str]:
     }
 
 
-def test_cloud_assets_follow_a_new_export(platform):
+def _both_locations(settings) -> dg.Definitions:
+    """Both locations' assets and checks in one graph, as the automation sees them across locations."""
     from hybrid_assets.resources import cloud_resources, onprem_resources
 
     onprem, cloud = onprem_groups(), cloud_groups()
-    defs = dg.Definitions(
+    return dg.Definitions(
         assets=[*onprem.assets, *cloud.assets],
         asset_checks=[*onprem.asset_checks, *cloud.asset_checks],
-        resources={**onprem_resources(platform.settings), **cloud_resources(platform.settings)},
+        resources={**onprem_resources(settings), **cloud_resources(settings)},
     )
+
+
+def test_cloud_assets_follow_a_new_export(platform):
+    defs = _both_locations(platform.settings)
     quiet = dg.evaluate_automation_conditions(defs=defs, instance=platform.instance)
     assert not FOLLOWERS & _requested(quiet), "nothing changed upstream: nothing to do"
     assert platform.run("onprem").success  # a new export, its blocking checks passed
     after = dg.evaluate_automation_conditions(defs=defs, instance=platform.instance, cursor=quiet.cursor)
     assert FOLLOWERS <= _requested(after)
-    assert not {a.key.to_user_string() for a in onprem.assets} & _requested(after), (
+    assert not {a.key.to_user_string() for a in onprem_groups().assets} & _requested(after), (
         "on-prem runs by sensor only"
     )
 
@@ -41,17 +46,10 @@ def test_a_fresh_cloud_is_requested_whole_on_one_tick(tmp_path):
     passed, every cloud asset is missing. One evaluation requests the whole chain (it runs as one run, its
     steps in dependency order), not one level of the graph per tick."""
     from core.settings import load_settings
-    from hybrid_assets.resources import cloud_resources, onprem_resources
     from tests.conftest import hybrid_env
 
-    onprem, cloud = onprem_groups(), cloud_groups()
     with hybrid_env(tmp_path):
-        settings = load_settings()
-    defs = dg.Definitions(
-        assets=[*onprem.assets, *cloud.assets],
-        asset_checks=[*onprem.asset_checks, *cloud.asset_checks],
-        resources={**onprem_resources(settings), **cloud_resources(settings)},
-    )
+        defs = _both_locations(load_settings())
     instance = dg.DagsterInstance.ephemeral()
     upstream = {"customer_feature_export": "2026-03-01", "churn_label_export": None, "marketing_events": None}
     for asset, partition in upstream.items():
@@ -59,6 +57,6 @@ def test_a_fresh_cloud_is_requested_whole_on_one_tick(tmp_path):
         instance.report_runless_asset_event(
             dg.AssetCheckEvaluation(asset_key=dg.AssetKey(asset), check_name=f"{asset}_contract", passed=True)
         )
-    cloud_assets = {k.to_user_string() for a in cloud.assets for k in a.keys}
+    cloud_assets = {k.to_user_string() for a in cloud_groups().assets for k in a.keys}
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert _requested(tick) == cloud_assets - set(upstream)
