@@ -20,6 +20,12 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 TEST_CUSTOMERS = 6000
 TEST_DAYS = 180
+# A shorter churn label definition (the settings' defaults are 30, 14 and 7): labels from 100 days of history.
+SHORT_LABELS = {
+    "HYBRID_LABEL_HORIZON_DAYS": "10",
+    "HYBRID_ACTIVE_DAYS": "5",
+    "HYBRID_SNAPSHOT_EVERY_DAYS": "3",
+}
 
 
 @contextmanager

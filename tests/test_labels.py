@@ -11,10 +11,9 @@ from core import catalog
 from core.catalog import LabelDefinition
 from hybrid_assets.cloud import training
 from hybrid_assets.onprem.labels import compute_labels
-from tests.conftest import build_platform
+from tests.conftest import SHORT_LABELS, build_platform
 
 SHORT = LabelDefinition(horizon_days=10, active_days=5, every_days=3)
-SHORT_ENV = {"HYBRID_LABEL_HORIZON_DAYS": "10", "HYBRID_ACTIVE_DAYS": "5", "HYBRID_SNAPSHOT_EVERY_DAYS": "3"}
 
 
 def _purchases(*rows: tuple[int, datetime]) -> pl.DataFrame:
@@ -96,7 +95,7 @@ def test_both_locations_follow_the_label_settings_end_to_end(tmp_path):
     """100 days of history: with today's definition (a 30-day horizon, weekly), too few labelled snapshots
     for a time-based holdout; with a 10-day horizon every 3 days, the graph labels, trains and registers."""
     platform = build_platform(tmp_path / "home", customers=300, days=100, run=False)
-    onprem = platform.run("onprem", **SHORT_ENV)
+    onprem = platform.run("onprem", **SHORT_LABELS)
     assert onprem.success, onprem.step_failures
     meta = onprem.materialized["churn_labels"]
     assert (meta["label_horizon_days"], meta["active_days"], meta["snapshot_every_days"]) == (10, 5, 3)
@@ -125,7 +124,7 @@ def test_both_locations_follow_the_label_settings_end_to_end(tmp_path):
     )
     assert got.height > 20 and got.equals(expected)
 
-    cloud = platform.run("cloud", **SHORT_ENV)
+    cloud = platform.run("cloud", **SHORT_LABELS)
     assert "churn_model" in cloud.materialized, cloud.step_failures  # the gate may judge it; it is trained
     registry = platform.registry()
     version = cloud.materialized["churn_model"]["version"]
