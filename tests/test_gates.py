@@ -11,7 +11,7 @@ import pytest
 
 from core import catalog
 from resources.warehouse import QUARANTINE_TABLE
-from tests.conftest import build_platform, hybrid_env
+from tests.conftest import SHORT_DAYS, SHORT_LABELS, build_platform, hybrid_env
 
 DOWNSTREAM_OF_TRANSACTIONS = {
     "customer_features",
@@ -23,7 +23,7 @@ DOWNSTREAM_OF_TRANSACTIONS = {
 
 @pytest.fixture(scope="module")
 def gated(tmp_path_factory):
-    return build_platform(tmp_path_factory.mktemp("gated"), customers=3000, days=150)
+    return build_platform(tmp_path_factory.mktemp("gated"), customers=3000, days=SHORT_DAYS, env=SHORT_LABELS)
 
 
 def _online(platform, ids):
@@ -201,7 +201,7 @@ def test_model_gate_blocks_a_worse_model(gated):
     production = gated.registry().production()
     gated.generator().append(days=7)  # a new labelled snapshot: the retraining policy trains a new version
     assert gated.run("onprem").success
-    with hybrid_env(gated.home, HYBRID_AUC_FLOOR="0.999"):
+    with hybrid_env(gated.home, **gated.env, HYBRID_AUC_FLOOR="0.999"):
         from hybrid_cli.platform import run_location
 
         outcome = run_location("cloud", gated.instance)
@@ -215,7 +215,7 @@ def test_model_gate_blocks_a_worse_model(gated):
     assert "online_features" in outcome.materialized
     assert datetime.fromisoformat(
         outcome.materialized["online_features"]["latest_feature_timestamp"]
-    ) > datetime(2026, 8, 29)
+    ) > datetime(2026, 4, 1) + timedelta(days=SHORT_DAYS)  # the generator's first day + the history
     # the next run has no new data: the gate still answers, and the rejected version is never promoted
     rerun = gated.run("cloud")
     assert rerun.success, rerun.step_failures

@@ -21,7 +21,14 @@ import pytest
 from core import catalog
 from core.contracts import CUSTOMERS
 from core.settings import REPO_ROOT
-from tests.conftest import SHORT_LABELS, build_platform, hybrid_env, persistent_instance, running_server
+from tests.conftest import (
+    SHORT_DAYS,
+    SHORT_LABELS,
+    build_platform,
+    hybrid_env,
+    persistent_instance,
+    running_server,
+)
 from tests.residency_scan import (
     delete_planted,
     leaks,
@@ -36,12 +43,8 @@ from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.hybrid
 REDIS_TEST_DB = 1
-# 100 days of history with a 10-day label horizon, snapshots every 3 days: the label definition is a setting
-# (tests/test_labels.py checks what it changes), and these tests are about the servers, so they take the
-# shortest history that still trains a model (60 days of feature warm-up, two held-out snapshots and a
-# horizon before them). Two thirds of the default 150 days: a third fewer partitions, so a third fewer events
-# in Dagster's PostgreSQL storage and daily objects in the bucket.
-DAYS = 100
+# These tests are about the servers: the short label definition on SHORT_DAYS of history (tests/conftest.py)
+DAYS = SHORT_DAYS
 
 
 @pytest.fixture(scope="module")

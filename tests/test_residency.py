@@ -15,20 +15,22 @@ import pytest
 
 from core import catalog
 from resources.warehouse import QUARANTINE_TABLE
-from tests.conftest import build_platform, persistent_instance
+from tests.conftest import SHORT_DAYS, SHORT_LABELS, build_platform, persistent_instance
 from tests.residency_scan import leaks, pii_values, planted_customers, texts_of
 
 
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory):
-    platform = build_platform(tmp_path_factory.mktemp("residency"), customers=3000, days=150, run=False)
+    platform = build_platform(
+        tmp_path_factory.mktemp("residency"), customers=3000, days=SHORT_DAYS, run=False, env=SHORT_LABELS
+    )
     with persistent_instance(platform) as instance:
         platform.instance = instance
         yield platform
 
 
 def _cli(platform, *args: str) -> str:
-    env = {**os.environ, "HYBRID_HOME": str(platform.home), "HYBRID_PROFILE": "embedded"}
+    env = {**os.environ, **platform.env, "HYBRID_HOME": str(platform.home), "HYBRID_PROFILE": "embedded"}
     done = subprocess.run(
         [sys.executable, "-m", "hybrid_cli.cli", *args],
         env=env,
