@@ -15,7 +15,7 @@ from hybrid_assets.cloud import training
 from hybrid_cli.cluster import start_cluster, stop_cluster
 from resources.dask_cluster import cluster_client, worker_addresses
 from resources.feature_store import open_feature_store
-from tests.conftest import build_platform
+from tests.conftest import SHORT_DAYS, SHORT_LABELS, build_platform
 
 _FOLDERS: dict[str, Path] = {}  # scheduler address -> the folder of its logs
 
@@ -141,7 +141,7 @@ def test_the_cloud_location_builds_trains_and_deploys_on_its_cluster(tmp_path, c
     deployment as always; the registered model is a plain Booster trained by two machines."""
     import lightgbm as lgb
 
-    platform = build_platform(tmp_path / "home", customers=3000, days=150, run=False)
+    platform = build_platform(tmp_path / "home", customers=3000, days=SHORT_DAYS, run=False, env=SHORT_LABELS)
     assert platform.run("onprem").success
     outcome = platform.run("cloud", HYBRID_DASK_SCHEDULER=cluster)
     assert outcome.success, outcome.step_failures + [c.description for c in outcome.blocking_failures]

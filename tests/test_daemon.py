@@ -15,7 +15,7 @@ import pytest
 
 from core import catalog
 from core.settings import REPO_ROOT
-from tests.conftest import build_platform, free_port, persistent_instance
+from tests.conftest import SHORT_DAYS, SHORT_LABELS, build_platform, free_port, persistent_instance
 
 LOCATIONS = {"onprem": "hybrid_assets.onprem.definitions", "cloud": "hybrid_assets.cloud.definitions"}
 
@@ -63,7 +63,7 @@ def _code_servers(tmp_path: Path, env: dict) -> tuple[list[subprocess.Popen], Pa
 def test_daemon_reruns_the_graph_after_new_onprem_rows(tmp_path):
     """A deployed platform -> generate --days 7 -> sensor -> on-prem run -> automation -> new online features
     and a new model."""
-    platform = build_platform(tmp_path, customers=2500, days=150, run=False)
+    platform = build_platform(tmp_path, customers=2500, days=SHORT_DAYS, run=False, env=SHORT_LABELS)
     # a small data set gives noisy holdout AUCs; this test is about the automation, not the model gate
     tolerance = {"HYBRID_AUC_TOLERANCE": "0.05"}
     store, registry = platform.object_store(), platform.registry()
@@ -97,7 +97,13 @@ def test_daemon_reruns_the_graph_after_new_onprem_rows(tmp_path):
 
     before = latest_online()
     platform.generator().append(days=7)  # a week later: a new labelled snapshot too
-    env = {**os.environ, "HYBRID_HOME": str(tmp_path), "HYBRID_PROFILE": "embedded", **tolerance}
+    env = {
+        **os.environ,
+        **platform.env,
+        "HYBRID_HOME": str(tmp_path),
+        "HYBRID_PROFILE": "embedded",
+        **tolerance,
+    }
     from hybrid_cli.platform import prepare_dagster_home
 
     env["DAGSTER_HOME"] = prepare_dagster_home(platform.settings)
