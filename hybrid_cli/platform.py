@@ -54,9 +54,23 @@ def prepare_dagster_home(settings: Settings) -> str:
 
 
 def dagster_instance(settings: Settings) -> dg.DagsterInstance:
-    """The persistent Dagster instance of this HYBRID_HOME (created on first use)."""
+    """The persistent Dagster instance of this HYBRID_HOME (created on first use), for use in this process.
+
+    With PostgreSQL storage (the hybrid profile) it holds its connections in a small pool, as Dagster's
+    webserver does: Dagster's storage otherwise opens and authenticates a new connection for most events it
+    writes or reads (no pool, so that it is safe in any process), 3,400 for the on-prem run of the demo.
+    No statement timeout, as without the pool. SQLite storage is left as it is."""
     prepare_dagster_home(settings)
-    return dg.DagsterInstance.get()
+    instance = dg.DagsterInstance.get()
+    instance.optimize_for_webserver(
+        statement_timeout=0, pool_recycle=POOL_RECYCLE_S, max_overflow=POOL_OVERFLOW
+    )
+    return instance
+
+
+# the pool of dagster_instance(): one connection held, a few more while threads need them, renewed hourly
+POOL_RECYCLE_S = 3600
+POOL_OVERFLOW = 4
 
 
 @dataclass

@@ -204,8 +204,6 @@ PLATFORM_MODULES = frozenset(
     {
         "tests/test_asof_store.py",
         "tests/test_automation.py",
-        "tests/test_cluster.py",
-        "tests/test_endpoint_hardening.py",
         "tests/test_model_quality.py",
         "tests/test_pipeline.py",
         "tests/test_point_in_time.py",
@@ -226,6 +224,8 @@ FIRST = (
     "tests/test_redaction.py",
     "tests/test_daemon.py",
     "tests/test_quickstart.py",
+    "tests/test_cluster.py",
+    "tests/test_endpoint_hardening.py",
     "tests/test_partitions.py",
     "tests/test_residency.py",
     "tests/test_gates.py",

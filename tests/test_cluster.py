@@ -29,6 +29,14 @@ def cluster(tmp_path_factory):
     stop_cluster(folder)
 
 
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    """A platform of this module's own, run through both locations in process: the cluster's results are
+    compared with it. Not the session's platform, so this module is a scope of its own and runs on another
+    worker than the modules that share that platform (tests/conftest.py)."""
+    return build_platform(tmp_path_factory.mktemp("deployed"), customers=3000, days=150)
+
+
 @pytest.fixture(autouse=True)
 def _two_workers_or_why(request):
     """Each test that uses the module's cluster starts with both workers; if one is gone, the failure quotes
@@ -67,11 +75,11 @@ def _training_set(platform):
     return training.build_training_set(store, labels)
 
 
-def test_the_training_set_from_the_cluster_equals_the_in_process_one(platform, cluster):
-    local, local_report = _training_set(platform)
+def test_the_training_set_from_the_cluster_equals_the_in_process_one(deployed, cluster):
+    local, local_report = _training_set(deployed)
     assert local_report.cluster is None and not local_report.tasks
     with cluster_client(cluster) as client:
-        remote, report = _training_set(platform)
+        remote, report = _training_set(deployed)
         workers = worker_addresses(client)
     assert report.cluster == cluster
     assert remote.equals(local, null_equal=True) and remote.height == local.height > 1000
@@ -82,8 +90,8 @@ def test_the_training_set_from_the_cluster_equals_the_in_process_one(platform, c
     assert len(pids) == 2 and os.getpid() not in pids, why
 
 
-def test_lightgbm_trains_on_both_workers_and_matches_the_single_process_model(platform, cluster):
-    frame = platform.object_store().read_parquet(catalog.TRAINING_SET_KEY)
+def test_lightgbm_trains_on_both_workers_and_matches_the_single_process_model(deployed, cluster):
+    frame = deployed.object_store().read_parquet(catalog.TRAINING_SET_KEY)
     split = training.time_split(frame)
     features = catalog.feature_names()
     labels, holdout = split.holdout["churned"].to_numpy(), training.matrix(split.holdout, features)
@@ -117,17 +125,17 @@ def test_an_onprem_backfill_on_the_cluster_writes_byte_identical_exports(tmp_pat
     assert store.checksums(catalog.ACTIVITY_EXPORT_KEY) == before
 
 
-def test_a_worker_killed_in_the_middle_of_the_join_leaves_the_training_set_whole(platform, tmp_path):
+def test_a_worker_killed_in_the_middle_of_the_join_leaves_the_training_set_whole(deployed, tmp_path):
     from tests.cluster_faults import DieOnceWhileJoining
 
-    local, _ = _training_set(platform)
+    local, _ = _training_set(deployed)
     folder = tmp_path / "cluster"
     address = start_cluster(folder, workers=2)
     marker = tmp_path / "died"
     try:
         with cluster_client(address) as client:
             client.register_plugin(DieOnceWhileJoining(str(marker)))
-            remote, report = _training_set(platform)
+            remote, report = _training_set(deployed)
     finally:
         stop_cluster(folder)
     assert marker.exists(), "no worker died: the fault was not injected"

@@ -20,20 +20,30 @@ import pytest
 
 from core import catalog
 from serving.app import INT64_MAX, MAX_BATCH, MAX_BODY_BYTES
-from tests.conftest import free_port, hybrid_env, running_server
+from tests.conftest import SHORT_DAYS, SHORT_LABELS, build_platform, free_port, hybrid_env, running_server
 
 SHORT = 1024  # bytes: the longest error body allowed (the 20 KB and 1001-id probes would echo far more)
 
 
 @pytest.fixture(scope="module")
-def known(platform) -> list[int]:
-    offline = platform.object_store().read_parquet(catalog.LABELS_EXPORT_KEY)
+def deployed(tmp_path_factory):
+    """A deployed platform of this module's own (a model in production, the online store loaded), not the
+    session's: this module is then a scope of its own, on another worker than the modules that share that
+    platform (tests/conftest.py). What these tests probe is the endpoint, not the model."""
+    return build_platform(
+        tmp_path_factory.mktemp("deployed"), customers=3000, days=SHORT_DAYS, env=SHORT_LABELS
+    )
+
+
+@pytest.fixture(scope="module")
+def known(deployed) -> list[int]:
+    offline = deployed.object_store().read_parquet(catalog.LABELS_EXPORT_KEY)
     return offline["customer_id"].unique().sort().head(20).to_list()
 
 
 @pytest.fixture(scope="module")
-def base(platform):
-    with running_server(platform.home) as url:
+def base(deployed):
+    with running_server(deployed.home) as url:
         yield url
 
 
@@ -225,12 +235,12 @@ def map_body(context, body):
 """
 
 
-def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(platform, tmp_path):
+def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(deployed, tmp_path):
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "endpoint_st_hooks.py").write_text(SCHEMATHESIS_HOOKS)
     env = {**os.environ, "PYTHONPATH": str(hooks), "SCHEMATHESIS_HOOKS": "endpoint_st_hooks"}
-    with running_server(platform.home) as url:
+    with running_server(deployed.home) as url:
         run = subprocess.run(
             [
                 str(Path(sys.executable).with_name("st")),
@@ -263,10 +273,10 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(platform, tmp
 
 
 # -- unexpected errors -----------------------------------------------------------------------------------------
-def _copy_home(platform, tmp_path: Path) -> Path:
-    """A private copy of the session platform's home: these tests break or replace parts of it."""
+def _copy_home(deployed, tmp_path: Path) -> Path:
+    """A private copy of the module platform's home: these tests break or replace parts of it."""
     home = tmp_path / "home"
-    shutil.copytree(platform.home, home, ignore=shutil.ignore_patterns("serve-*.log"))
+    shutil.copytree(deployed.home, home, ignore=shutil.ignore_patterns("serve-*.log"))
     return home
 
 
@@ -280,8 +290,8 @@ def _registry(home: Path):
         return ModelRegistry(ObjectStore(load_settings().object_store_root))
 
 
-def test_an_unexpected_error_is_a_json_500_and_the_log_stays_json(platform, known, tmp_path):
-    home = _copy_home(platform, tmp_path)
+def test_an_unexpected_error_is_a_json_500_and_the_log_stays_json(deployed, known, tmp_path):
+    home = _copy_home(deployed, tmp_path)
     registry = _registry(home)
     current = registry.production()["version"]
     meta = registry.metadata(current)
@@ -349,11 +359,11 @@ def _expected(home: Path, ids: list[int]) -> list[float]:
     return [float(p) for p in booster.predict(matrix)]
 
 
-def test_a_deleted_then_rebuilt_online_store_is_noticed_and_read(platform, tmp_path):
-    home = _copy_home(platform, tmp_path)
+def test_a_deleted_then_rebuilt_online_store_is_noticed_and_read(deployed, tmp_path):
+    home = _copy_home(deployed, tmp_path)
     db = home / "feast" / "online_store.db"
     saved = tmp_path / "online_store.before.db"
-    objects = platform.object_store()
+    objects = deployed.object_store()
     days = sorted(
         catalog.object_day(k) for k in objects.list(catalog.ACTIVITY_EXPORT_KEY) if k.endswith(".parquet")
     )
@@ -398,10 +408,10 @@ def test_a_deleted_then_rebuilt_online_store_is_noticed_and_read(platform, tmp_p
         assert again == before
 
 
-def test_feature_freshness_is_exported_per_view_in_the_embedded_profile(platform, base, known):
+def test_feature_freshness_is_exported_per_view_in_the_embedded_profile(deployed, base, known):
     assert httpx.post(f"{base}/predict/batch", json={"customer_ids": known}).status_code == 200
     text = httpx.get(f"{base}/metrics").text
-    newest = platform.object_store().read_parquet(catalog.ACTIVITY_EXPORT_KEY, columns=[catalog.EVENT_TS])
+    newest = deployed.object_store().read_parquet(catalog.ACTIVITY_EXPORT_KEY, columns=[catalog.EVENT_TS])
     expected = newest[catalog.EVENT_TS].max()
     expected = (expected if expected.tzinfo else expected.replace(tzinfo=UTC)).timestamp()
     for view in catalog.VIEW_SOURCE_KEY:
@@ -459,11 +469,11 @@ def _wait_ready(proc: subprocess.Popen, url: str) -> None:
     [(signal.SIGTERM, 1), (signal.SIGINT, 1), (signal.SIGTERM, 2)],
     ids=["term", "int", "term-2w"],
 )
-def test_the_metrics_folder_is_removed_when_the_server_is_stopped(platform, tmp_path, sig, workers):
+def test_the_metrics_folder_is_removed_when_the_server_is_stopped(deployed, tmp_path, sig, workers):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     port = free_port()
-    proc = _serve(platform.home, port, tmp, workers)
+    proc = _serve(deployed.home, port, tmp, workers)
     try:
         _wait_ready(proc, f"http://127.0.0.1:{port}")
         folders = list(tmp.glob("hybrid-metrics-*"))

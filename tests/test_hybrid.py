@@ -355,7 +355,8 @@ def test_redis_outage_fails_the_online_load_naming_redis_and_a_rerun_completes(h
 def test_dagster_storage_is_postgres(hybrid):
     from hybrid_cli.platform import dagster_instance
 
-    newest = (hybrid.arrival_days()[1],) * 2  # one day: the run is about where it is recorded
+    last = hybrid.arrival_days()[1]
+    newest = (last - timedelta(days=4), last)  # five days: the run is about where it is recorded, and how
     saved = os.environ.get("DAGSTER_HOME")
     try:
         with hybrid_env(hybrid.home, **hybrid.env):
@@ -363,10 +364,14 @@ def test_dagster_storage_is_postgres(hybrid):
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             from hybrid_cli.platform import run_location
 
-            outcome = run_location("onprem", instance, days=newest)
+            with _counting_connections() as connects:
+                outcome = run_location("onprem", instance, days=newest)
         assert outcome.success
         runs = instance.get_runs(limit=1)
         assert runs and runs[0].job_name == "onprem_refresh"
+        # the process holds its connections to Dagster's database: about 20 for these five days, not 300 (without
+        # the pool Dagster's storage connects for most calls: dozens per partition)
+        assert len(connects) < 50, len(connects)
         assert (
             hybrid.env["HYBRID_DAGSTER_PG_URL"] not in (hybrid.home / "dagster" / "dagster.yaml").read_text()
         )
@@ -375,6 +380,24 @@ def test_dagster_storage_is_postgres(hybrid):
             os.environ.pop("DAGSTER_HOME", None)
         else:
             os.environ["DAGSTER_HOME"] = saved
+
+
+@contextmanager
+def _counting_connections():
+    """Every psycopg2 connection opened in the block (SQLAlchemy's, so Dagster's storage's), by database."""
+    import psycopg2
+
+    opened, connect = [], psycopg2.connect
+
+    def counted(*args, **kwargs):
+        opened.append(kwargs.get("dbname") or kwargs.get("database") or (args[0] if args else ""))
+        return connect(*args, **kwargs)
+
+    psycopg2.connect = counted
+    try:
+        yield opened
+    finally:
+        psycopg2.connect = connect
 
 
 # -- the online-store loader against Feast's materialize (resources/online_loader.py) --------------------
