@@ -66,10 +66,25 @@ TYPE_FAMILIES = {
 }
 
 
+# Types a contract column also accepts because reading it casts them: a DATE event time reads as the day's
+# midnight (sales data often has dates only, e.g. CDNOW's purchases). Source.relation does the cast.
+READ_AS = {"TIMESTAMP": ("DATE",)}
+
+
+def _base(found: str) -> str:
+    return found.upper().split("(")[0].strip()
+
+
 def type_matches(expected: str, found: str) -> bool:
-    """Does a warehouse column type belong to the contract's type family (DECIMAL(12,2) is a DECIMAL)?"""
-    base = found.upper().split("(")[0].strip()
-    return base in TYPE_FAMILIES[expected]
+    """Does a warehouse column type belong to the contract's type family (DECIMAL(12,2) is a DECIMAL), or read
+    as it (a DATE for a TIMESTAMP)?"""
+    return _base(found) in TYPE_FAMILIES[expected] + READ_AS.get(expected, ())
+
+
+def read_by_cast(expected: str, found: str) -> bool:
+    """Is a column of type ``found`` read as the contract's ``expected`` type by a cast (a DATE as a
+    TIMESTAMP)?"""
+    return _base(found) in READ_AS.get(expected, ())
 
 
 FUTURE_ARRIVAL = "ingested_at in the future"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from core.contracts import CONTRACTS, TYPE_FAMILIES, TableContract, type_matches
+from core.contracts import CONTRACTS, READ_AS, TYPE_FAMILIES, TableContract, type_matches
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 KEYS = {"table", "columns", "pii"}
@@ -62,9 +62,19 @@ class Source:
         needs a few columns names them, so it still runs when another column is missing: the raw asset then
         fails on its schema check, which names every problem."""
         cols = ", ".join(
-            f"{_quote(mine)} as {ours}" for ours, mine in self.columns.items() if not only or ours in only
+            f"{self._read(ours, mine)} as {ours}"
+            for ours, mine in self.columns.items()
+            if not only or ours in only
         )
         return f"select {cols} from {'.'.join(_quote(p) for p in self.table.split('.'))}"
+
+    def _read(self, ours: str, mine: str) -> str:
+        """How the select reads one column: a TIMESTAMP column through a cast, so that a DATE column reads as
+        the day's midnight (contracts.READ_AS); on a TIMESTAMP column the cast does nothing, in DuckDB and in
+        PostgreSQL (an index on it still serves)."""
+        if self.contract.columns[ours] == "TIMESTAMP":
+            return f"cast({_quote(mine)} as timestamp)"
+        return _quote(mine)
 
     def column_problems(self, found: dict[str, str]) -> list[str]:
         """Each way the warehouse table (``found``: column -> SQL type; empty when there is no such table)
@@ -84,8 +94,10 @@ class Source:
                 hint = f"; the table has {near}: names are as the warehouse lists them" if near else ""
                 lines.append(f"{self.where(ours)}: column missing (expected {logical}{hint})")
             elif not type_matches(logical, kind):
+                also = "".join(f" or {t} (read as midnight)" for t in READ_AS.get(logical, ()))
                 lines.append(
-                    f"{self.where(ours)}: type {kind}, expected {logical} ({' or '.join(TYPE_FAMILIES[logical])})"
+                    f"{self.where(ours)}: type {kind}, expected {logical} "
+                    f"({' or '.join(TYPE_FAMILIES[logical])}{also})"
                 )
         return lines
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from core.contracts import CONTRACTS
+from core.contracts import CONTRACTS, read_by_cast
 from core.sources import Sources
 
 IMPORT_MODES = ("create", "replace", "append")
@@ -50,9 +50,15 @@ def check(wh, sources: Sources) -> tuple[list[str], list[str]]:
         where = source.table if source.table == source.name else f"{source.table} ({source.name})"
         unread = [c for c in found if c not in source.columns.values()]
         derived = [f"{ours} = {base} ({source.columns[base]})" for ours, base in source.derived.items()]
+        dates = [
+            source.where(ours)
+            for ours, logical in source.contract.columns.items()
+            if ours not in source.derived and read_by_cast(logical, found[source.columns[ours]])
+        ]
         fine.append(
             f"{where}: {len(source.columns) - len(derived)} columns as the contract says, {rows} rows"
             + (f"; no arrival column, so {', '.join(derived)}" if derived else "")
+            + (f"; dates read as midnight: {', '.join(dates)}" if dates else "")
             + (f"; not read: {', '.join(unread)}" if unread else "")
         )
     return problems, fine

@@ -265,9 +265,10 @@ def test_tables_of_your_own_under_other_names_run_through_the_mapping(generated,
     assert wh.scalar("select count(*) from platform.customer_features") > 0
 
 
-def test_a_purchases_table_without_an_arrival_time_arrives_when_it_happened(generated, tmp_path):
-    """`ingested_at: ~` in the mapping: the table has no arrival column; `hybrid sources check` says what stands
-    in for it, and the on-prem location reads every row with arrival = event time."""
+def test_a_purchases_table_with_dates_and_no_arrival_time_arrives_when_it_happened(generated, tmp_path):
+    """Purchases as many sales tables keep them (CDNOW's among them): a DATE for the event time and no arrival
+    column (`ingested_at: ~` in the mapping). `hybrid sources check` says what stands in for the arrival and
+    that dates read as midnight; the on-prem location reads every row, arrival = event time = the day."""
     home = tmp_path / "no-arrival"
     home.mkdir()
     (home / "onprem.duckdb").write_bytes((generated.home / "onprem.duckdb").read_bytes())
@@ -275,7 +276,10 @@ def test_a_purchases_table_without_an_arrival_time_arrives_when_it_happened(gene
 
     wh = DuckDBWarehouse(home / "onprem.duckdb")
     source_ids = wh.query("select transaction_id from transactions")["transaction_id"]
-    wh.execute("create table orders as select * exclude (ingested_at) from transactions")
+    wh.execute(
+        "create table orders as "
+        "select * exclude (ingested_at, event_ts), cast(event_ts as date) as event_ts from transactions"
+    )
     wh.execute("drop table transactions")
     del wh
     mapping = tmp_path / "no-arrival.yaml"
@@ -288,7 +292,7 @@ def test_a_purchases_table_without_an_arrival_time_arrives_when_it_happened(gene
     assert result.returncode == 0, result.stdout + result.stderr
     assert (
         f"ok  orders (transactions): 6 columns as the contract says, {len(source_ids)} rows; "
-        "no arrival column, so ingested_at = event_ts (event_ts)"
+        "no arrival column, so ingested_at = event_ts (event_ts); dates read as midnight: orders.event_ts"
     ) in result.stdout
 
     import dagster as dg
@@ -302,6 +306,7 @@ def test_a_purchases_table_without_an_arrival_time_arrives_when_it_happened(gene
     wh = DuckDBWarehouse(home / "onprem.duckdb", read_only=True)
     accepted = wh.query("select transaction_id, event_ts, ingested_at from platform.transactions")
     assert accepted.height > 1000 and (accepted["ingested_at"] == accepted["event_ts"]).all()
+    assert (accepted["event_ts"] == accepted["event_ts"].dt.truncate("1d")).all()  # midnight
     quarantined = wh.query("select row_key from platform.quarantine where source_table = 'transactions'")
     assert sorted(accepted["transaction_id"].to_list() + [int(k) for k in quarantined["row_key"]]) == sorted(
         source_ids.to_list()
@@ -339,8 +344,17 @@ def test_the_mapping_renames_quotes_and_can_only_add_pii():
     assert (
         no_arrival.derived == {"ingested_at": "event_ts"} and no_arrival.columns["ingested_at"] == "event_ts"
     )
-    assert no_arrival.relation("ingested_at") == 'select "event_ts" as ingested_at from "transactions"'
-    assert not any("ingested_at" in line for line in no_arrival.column_problems({"event_ts": "DATE"}))
+    # a TIMESTAMP column is read through a cast, so a DATE column reads as midnight; nothing else is a TIMESTAMP
+    assert (
+        no_arrival.relation("ingested_at")
+        == 'select cast("event_ts" as timestamp) as ingested_at from "transactions"'
+    )
+    found = dict(CONTRACTS["transactions"].columns)  # every column of the contract's own type
+    assert not no_arrival.column_problems({**found, "event_ts": "DATE"})
+    assert no_arrival.column_problems({**found, "event_ts": "VARCHAR"}) == [
+        "transactions.event_ts: type VARCHAR, expected TIMESTAMP "
+        "(TIMESTAMP or TIMESTAMP WITHOUT TIME ZONE or DATETIME or DATE (read as midnight))"
+    ]
     for wrong, message in (
         (
             {
