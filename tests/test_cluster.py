@@ -33,7 +33,8 @@ def cluster(tmp_path_factory):
 def deployed(tmp_path_factory):
     """A platform of this module's own, run through both locations in process: the cluster's results are
     compared with it. Not the session's platform, so this module is a scope of its own and runs on another
-    worker than the modules that share that platform (tests/conftest.py)."""
+    worker than the modules that share that platform (tests/conftest.py). Today's label definition, on enough
+    days for it: the LightGBM test splits the training set with the default horizon."""
     return build_platform(tmp_path_factory.mktemp("deployed"), customers=3000, days=150)
 
 
