@@ -130,6 +130,12 @@ TRANSACTIONS = TableContract(
         RowRule("null ingested_at", _null("ingested_at")),
         # a loader with a wrong clock: quarantined, and never moves the day range or the sensor's watermark
         RowRule(FUTURE_ARRIVAL, _future("ingested_at")),
+        # a purchase cannot reach the warehouse before it happened: a wrong event clock (in old history it is
+        # not in the future, and would stretch the label snapshots past the data's last day)
+        RowRule(
+            "event_ts after ingested_at",
+            lambda now: pl.col("event_ts") > pl.col("ingested_at") + pl.lit(CLOCK_SKEW),
+        ),
     ),
     arrival="ingested_at",
     arrival_defaults_to="event_ts",

@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
-# Static by necessity (Dagster compares partition sets across runs); data before it is never ingested, and
-# the sensor says so. Move it back, never forward, if older history has to be loaded.
-FIRST_DAY = "2026-01-01"
+# The first daily partition when the source mapping does not say (its `first_day`, core/sources.py). Static by
+# necessity: Dagster compares partition sets across runs, so it is declared, not read from the data at load
+# time (`hybrid sources check` says when rows arrive before it). Move it back, never forward.
+DEFAULT_FIRST_DAY = date(2026, 1, 1)
 
 RANGE_START_TAG, RANGE_END_TAG, PARTITION_TAG = (
     "dagster/asset_partition_range_start",
@@ -50,10 +51,11 @@ def days_from_tags(tags: Mapping[str, str]) -> list[date] | None:
     return None
 
 
-def clamp(first: date, last: date, today: date | None = None) -> tuple[date, date] | None:
-    """The part of ``[first, last]`` that has partitions (FIRST_DAY up to today), or None if nothing does."""
+def clamp(first: date, last: date, first_day: date, today: date | None = None) -> tuple[date, date] | None:
+    """The part of ``[first, last]`` that has partitions (``first_day`` up to today), or None if nothing
+    does."""
     today = today or datetime.now().date()
-    lo, hi = max(first, date.fromisoformat(FIRST_DAY)), min(last, today)
+    lo, hi = max(first, first_day), min(last, today)
     return (lo, hi) if lo <= hi else None
 
 

@@ -4,7 +4,8 @@ The contracts (core/contracts.py) name the platform's source tables and columns:
 (``sources.yaml`` at the repository root; ``HYBRID_SOURCES`` names another file) says, for each of them, which
 table of yours holds it (schema-qualified when it is not in the warehouse's default schema) and which column of
 yours holds each of the contract's columns; a column it does not name keeps the contract's name. It may also
-mark more columns as PII (the contract's PII columns stay PII: a mapping cannot unmark them).
+mark more columns as PII (the contract's PII columns stay PII: a mapping cannot unmark them). Its
+``first_day`` is the first daily partition (default 2026-01-01): the on-prem location's partitions start there.
 
 The raw assets, the on-prem sensor and ``hybrid sources check`` read a source through :func:`relation`: a
 ``select`` that renames your columns to the contract's. Everything after the raw gate (the accepted rows in the
@@ -16,14 +17,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 import yaml
 
 from core.contracts import CONTRACTS, READ_AS, TYPE_FAMILIES, TableContract, type_matches
+from core.days import DEFAULT_FIRST_DAY
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 KEYS = {"table", "columns", "pii"}
+TOP_KEYS = {"sources", "first_day"}
 
 
 class SourcesError(ValueError):
@@ -104,10 +108,13 @@ class Source:
 
 @dataclass(frozen=True)
 class Sources:
-    """The mapping of every contract table. ``path`` is the file it came from (None: the contracts' names)."""
+    """The mapping of every contract table. ``path`` is the file it came from (None: the contracts' names).
+    ``first_day``: the first daily partition, the day the history to load starts (a row that arrives before it
+    is in no partition)."""
 
     by_name: dict[str, Source]
     path: Path | None = None
+    first_day: date = DEFAULT_FIRST_DAY
 
     def __getitem__(self, name: str) -> Source:
         return self.by_name[name]
@@ -137,6 +144,10 @@ def parse(data: object, where: str = "the mapping") -> Sources:
     """The mapping from its YAML document (already loaded); :class:`SourcesError` names what is wrong."""
     if not isinstance(data, dict) or not isinstance(data.get("sources"), dict):
         raise SourcesError(f"{where}: expected a top-level `sources:` with one entry per source table")
+    extra = sorted(set(data) - TOP_KEYS)
+    if extra:
+        raise SourcesError(f"{where}: {extra[0]}: unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
+    first_day = _first_day(data.get("first_day", DEFAULT_FIRST_DAY), where)
     entries = data["sources"]
     unknown = sorted(set(entries) - set(CONTRACTS))
     if unknown:
@@ -193,7 +204,22 @@ def parse(data: object, where: str = "the mapping") -> Sources:
             )
         columns = {c: columns.get(c) or columns[derived[c]] for c in contract.columns}  # the contract's order
         out[name] = Source(contract, table, columns, tuple(dict.fromkeys([*contract.pii, *pii])), derived)
-    return Sources(out)
+    return Sources(out, first_day=first_day)
+
+
+def _first_day(value: object, where: str) -> date:
+    """``first_day``: a day (YAML reads 1997-01-01 as one; a quoted "1997-01-01" is accepted too), not in the
+    future."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise SourcesError(f"{where}: first_day: {value!r} is not a day (YYYY-MM-DD)")
+    if value > date.today():
+        raise SourcesError(f"{where}: first_day: {value} is in the future (no partition would exist yet)")
+    return value
 
 
 def load(path: Path | None) -> Sources:
@@ -207,4 +233,4 @@ def load(path: Path | None) -> Sources:
     except yaml.YAMLError as exc:
         raise SourcesError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     sources = parse(data, str(path))
-    return Sources(sources.by_name, Path(path))
+    return Sources(sources.by_name, Path(path), sources.first_day)

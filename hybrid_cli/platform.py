@@ -105,10 +105,13 @@ def onprem_days(settings: Settings) -> tuple:
     from hybrid_assets.onprem.arrivals import arrival_days
     from resources.warehouse import warehouse_for
 
-    days = arrival_days(warehouse_for(settings), load(settings.sources_file))
+    sources = load(settings.sources_file)
+    days = arrival_days(warehouse_for(settings), sources)
     if days is None:
         raise RuntimeError(
-            "no transactions with an arrival day in the warehouse yet: run `hybrid generate` first"
+            "no transactions with an arrival day in the warehouse from the first partition day "
+            f"{sources.first_day} on: run `hybrid generate` first, or, for older history, set `first_day` "
+            f"in the source mapping ({settings.sources_file}; `hybrid sources check` says which day)"
         )
     return days
 

@@ -20,6 +20,7 @@ import polars as pl
 
 from core.contracts import CONTRACTS, read_by_cast
 from core.sources import Sources
+from hybrid_assets.onprem.rows import rows_before_first_day
 
 IMPORT_MODES = ("create", "replace", "append")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -55,8 +56,17 @@ def check(wh, sources: Sources) -> tuple[list[str], list[str]]:
             for ours, logical in source.contract.columns.items()
             if ours not in source.derived and read_by_cast(logical, found[source.columns[ours]])
         ]
+        early = ""
+        if source.contract.partition_column:
+            count, earliest = rows_before_first_day(wh, source, sources.first_day)
+            if count:
+                early = (
+                    f"; {count} rows arrive before the first partition day {sources.first_day} and are "
+                    f"not loaded (the earliest on {earliest}: `first_day: {earliest}` in the mapping loads them)"
+                )
         fine.append(
             f"{where}: {len(source.columns) - len(derived)} columns as the contract says, {rows} rows"
+            + early
             + (f"; no arrival column, so {', '.join(derived)}" if derived else "")
             + (f"; dates read as midnight: {', '.join(dates)}" if dates else "")
             + (f"; not read: {', '.join(unread)}" if unread else "")

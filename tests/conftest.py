@@ -9,6 +9,7 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -95,8 +96,15 @@ class Platform:
 
 
 def build_platform(
-    home: Path, customers: int, days: int, run: bool = True, env: dict | None = None
+    home: Path,
+    customers: int,
+    days: int,
+    run: bool = True,
+    env: dict | None = None,
+    start: date | None = None,
 ) -> Platform:
+    """Generate ``customers`` over ``days`` (from the generator's first day, or ``start``) into ``home`` and,
+    with ``run``, run both locations."""
     from core.settings import load_settings
 
     env = dict(env or {})
@@ -104,7 +112,7 @@ def build_platform(
         settings = load_settings()
     platform = Platform(home, settings, dg.DagsterInstance.ephemeral(), env=env)
     with hybrid_env(home, **env):
-        platform.generator().create(n_customers=customers, days=days)
+        platform.generator().create(n_customers=customers, days=days, **({"start": start} if start else {}))
     if run:
         platform.onprem = platform.run("onprem")
         assert platform.onprem.success, platform.onprem.step_failures + [

@@ -69,7 +69,7 @@ def _require_chromium() -> None:
 def _arrival_days(home) -> tuple[date, date]:
     """First and last arrival day (``ingested_at``) of the source transactions, within the partitions'
     range: what a newcomer backfills on a fresh home. Read before dagster dev holds the DuckDB file."""
-    from core.days import clamp
+    from core.days import DEFAULT_FIRST_DAY, clamp
     from resources.warehouse import DuckDBWarehouse
 
     first, last = (
@@ -78,7 +78,7 @@ def _arrival_days(home) -> tuple[date, date]:
         .row(0)
     )
     assert first is not None, "no transactions generated"
-    days = clamp(first, last)
+    days = clamp(first, last, DEFAULT_FIRST_DAY)  # the default mapping's first day
     assert days, f"the arrival days {first}..{last} have no partitions"
     return days
 

@@ -6,6 +6,8 @@ imported back passes the same check (the contract's types are applied)."""
 import os
 import subprocess
 import sys
+import warnings
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
@@ -374,3 +376,119 @@ def test_the_mapping_renames_quotes_and_can_only_add_pii():
     ):
         with pytest.raises(SourcesError, match=message):
             parse(wrong)
+
+
+def test_the_first_partition_day_comes_from_the_mapping():
+    """`first_day` (default 2026-01-01) is a day, not in the future; the on-prem location's daily assets and its
+    job move to partitions that start on it, and the default day leaves the definitions as they are."""
+    import datetime as dt
+
+    import dagster as dg
+
+    from core.days import DEFAULT_FIRST_DAY
+    from core.sources import SourcesError, identity, parse
+    from hybrid_assets.onprem.definitions import group_defs
+    from hybrid_assets.partitions import DAILY, starting_on
+
+    every = {"customers": None, "transactions": None, "support_tickets": None}
+    assert (
+        identity().first_day
+        == parse({"sources": every}).first_day
+        == DEFAULT_FIRST_DAY
+        == dt.date(2026, 1, 1)
+    )
+    assert parse({"first_day": dt.date(1997, 1, 1), "sources": every}).first_day == dt.date(1997, 1, 1)
+    assert parse({"first_day": "2019-03-01", "sources": every}).first_day == dt.date(2019, 3, 1)
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    for value, message in (
+        ("March 1997", "first_day: 'March 1997' is not a day"),
+        (dt.datetime(1997, 1, 1, 12), "is not a day"),
+        (tomorrow, f"first_day: {tomorrow} is in the future"),
+    ):
+        with pytest.raises(SourcesError, match=message):
+            parse({"first_day": value, "sources": every})
+    with pytest.raises(SourcesError, match="first_dy: unknown key"):
+        parse({"first_dy": "1997-01-01", "sources": every})
+
+    defs = group_defs()
+    assert starting_on(defs, DEFAULT_FIRST_DAY) is defs
+    old = starting_on(defs, dt.date(1997, 1, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from hybrid_assets.resources import executor_for, onprem_resources
+
+        repo = dg.Definitions.merge(
+            old, dg.Definitions(resources=onprem_resources(), executor=executor_for("onprem"))
+        ).get_repository_def()
+    calendars = {node.key.to_user_string(): node.partitions_def for node in repo.asset_graph.asset_nodes}
+    daily = {name for name, p in calendars.items() if p is not None}
+    assert daily == {"transactions", "customer_features", "customer_feature_export"}
+    assert {calendars[name].start.date() for name in daily} == {dt.date(1997, 1, 1)}
+    assert calendars["customers"] is None
+    assert repo.get_job("onprem_refresh").partitions_def.start.date() == dt.date(1997, 1, 1)
+    assert DAILY.start.date() == DEFAULT_FIRST_DAY  # the declared calendar is left alone
+
+
+def test_history_years_before_2026_is_partitioned_and_used(tmp_path):
+    """Four and a half months of 2019: with the default mapping nothing has a partition, and `sources check` and the run
+    say so and which `first_day` loads it; with that first day in the mapping, every day is a partition, every
+    row is loaded, and the cloud trains and deploys a model on 2019's snapshots."""
+    import re
+
+    import dagster as dg
+
+    from core.settings import load_settings
+    from resources.warehouse import DuckDBWarehouse
+
+    start = date(2019, 3, 1)
+    # the quick start's size: a model above the AUC floor with the default label definition
+    platform = build_platform(tmp_path / "old", customers=1000, days=140, run=False, start=start)
+    home = platform.home
+    total = DuckDBWarehouse(home / "onprem.duckdb", read_only=True).scalar(
+        "select count(*) from transactions"
+    )
+
+    result = _hybrid(home, "sources", "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+    note = re.search(
+        rf"{total} rows arrive before the first partition day 2026-01-01 and are not loaded "
+        r"\(the earliest on (\d{4}-\d\d-\d\d): `first_day: \1` in the mapping loads them\)",
+        result.stdout,
+    )
+    assert note, result.stdout
+    earliest = date.fromisoformat(note.group(1))
+    assert start <= earliest < start + timedelta(days=7)
+    with pytest.raises(RuntimeError, match="from the first partition day 2026-01-01 on"):
+        platform.run("onprem")
+
+    mapping = tmp_path / "since-2019.yaml"
+    mapping.write_text(
+        f"first_day: {earliest}\nsources:\n  customers: {{}}\n  transactions: {{}}\n  support_tickets: {{}}\n"
+    )
+    platform.env["HYBRID_SOURCES"] = str(mapping)
+    with hybrid_env(home, **platform.env):
+        platform.settings = load_settings()
+    assert "rows arrive before" not in _hybrid(home, "sources", "check", env=platform.env).stdout
+
+    onprem = platform.run("onprem")
+    assert onprem.success, onprem.step_failures + [c.description for c in onprem.blocking_failures]
+    assert onprem.materialized["transactions"]["rows_before_first_day"] == 0
+    first, last = platform.arrival_days()
+    assert first == earliest and last.year == 2019
+    loaded = platform.instance.get_materialized_partitions(dg.AssetKey("customer_features"))
+    assert min(loaded) == first.isoformat() and len(loaded) == (last - first).days + 1
+    wh = DuckDBWarehouse(home / "onprem.duckdb", read_only=True)
+    accepted = wh.scalar("select count(*) from platform.transactions")
+    quarantined = wh.scalar("select count(*) from platform.quarantine where source_table = 'transactions'")
+    assert accepted + quarantined == total  # every row read, none left before the first day
+    # the generator's clock-skewed rows are 400 days ahead: in the past by now, but after their arrival
+    reasons = wh.query("select distinct reason from platform.quarantine where source_table = 'transactions'")
+    assert "event_ts after ingested_at" in reasons["reason"].to_list()
+
+    cloud = platform.run("cloud")
+    assert cloud.success, cloud.step_failures + [c.description for c in cloud.blocking_failures]
+    from core import catalog
+
+    snapshots = platform.object_store().read_parquet(catalog.TRAINING_SET_KEY)[catalog.EVENT_TS]
+    assert snapshots.dt.year().unique().to_list() == [2019]
+    assert platform.registry().production() is not None

@@ -41,7 +41,7 @@ def arrival_days(wh, sources: Sources) -> tuple[date, date] | None:
         "where ingested_at <= ?",
         [arrival_cutoff()],
     ).row(0)
-    return None if lo is None else clamp(lo.date(), hi.date())
+    return None if lo is None else clamp(lo.date(), hi.date(), sources.first_day)
 
 
 def days_to_run(before: dict, marks: dict, wh, sources: Sources) -> tuple[date, date] | None:
@@ -56,4 +56,4 @@ def days_to_run(before: dict, marks: dict, wh, sources: Sources) -> tuple[date, 
     first = last
     if before.get("transactions") != marks["transactions"] and before["transactions"][0] != "None":
         first = min(datetime.fromisoformat(before["transactions"][0]).date(), last)
-    return clamp(first, last)
+    return clamp(first, last, sources.first_day)

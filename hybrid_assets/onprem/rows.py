@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 import polars as pl
 
 from core.contracts import DUPLICATE_KEY, UNKNOWN_CUSTOMER, TableContract, arrival_cutoff
-from core.days import FIRST_DAY, as_of, day_key
+from core.days import as_of, day_key
 from core.sources import Source
 from resources.warehouse import NO_ARRIVAL_DAY, Window
 
@@ -133,17 +133,25 @@ def read_window(wh, source: Source, days: list[date], now: datetime) -> tuple[pl
     return rows, window
 
 
-def rows_before_first_day(wh, source: Source) -> int:
-    """Source rows that arrived before the first daily partition: no partition reads them."""
-    first = as_of(date.fromisoformat(FIRST_DAY))
+def rows_before_first_day(wh, source: Source, first_day: date) -> tuple[int, date | None]:
+    """How many source rows arrived before the first daily partition (no partition reads them), and the
+    earliest one's day."""
     column = source.contract.partition_column
-    return int(wh.scalar(f"select count(*) from ({source.relation(column)}) t where {column} < ?", [first]))
+    count, earliest = wh.query(
+        f"select count(*), min({column}) from ({source.relation(column)}) t where {column} < ?",
+        [as_of(first_day)],
+    ).row(0)
+    return int(count), (earliest.date() if earliest is not None else None)
 
 
-def before_first_day_message(source: Source, count: int) -> str:
+def before_first_day_message(source: Source, count: int, first_day: date, earliest: date | None) -> str:
     return (
-        f"{count} {source.table} rows arrived before the first partition day {FIRST_DAY} and are not loaded "
-        "(core/days.py FIRST_DAY)"
+        f"{count} {source.table} rows arrived before the first partition day {first_day} and are not loaded"
+        + (
+            f" (the earliest on {earliest}: `first_day: {earliest}` in the source mapping loads them)"
+            if earliest
+            else ""
+        )
     )
 
 

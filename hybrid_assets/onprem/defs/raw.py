@@ -62,14 +62,15 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
     @scrubbed
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         wh = warehouse.client()
-        source = warehouse.sources()[contract.table]
+        sources = warehouse.sources()
+        source = sources[contract.table]
         check_schema(source, rows.found_columns(wh, source))
         now = datetime.now()  # one clock for the read and the rules about the future
-        before_first_day = 0
+        before_first_day, earliest = 0, None
         replayed = None
         if partitioned:
             read, window = rows.read_window(wh, source, run_days(context), now)
-            before_first_day = rows.rows_before_first_day(wh, source)
+            before_first_day, earliest = rows.rows_before_first_day(wh, source, sources.first_day)
             replayed = read["_replayed"]
             read = read.drop("_replayed")
         else:
@@ -90,7 +91,9 @@ def _raw_asset(contract: TableContract, deps: list[str], description: str) -> dg
                 f"{contract.table}: {bad.height} of {read.height} rows quarantined: {by_reason}"
             )
         if before_first_day:
-            context.log.warning(rows.before_first_day_message(source, before_first_day))
+            context.log.warning(
+                rows.before_first_day_message(source, before_first_day, sources.first_day, earliest)
+            )
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": accepted.height,
@@ -122,7 +125,8 @@ def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, quality_policy: QualityPolicy
     ) -> dg.AssetCheckResult:
         wh = warehouse.client()
-        source = warehouse.sources()[contract.table]
+        sources = warehouse.sources()
+        source = sources[contract.table]
         accepted = wh.query(f"select * from {PLATFORM_SCHEMA}.{contract.table}")
         # the whole table: keys stay unique across partitions
         result = validate(accepted, raw_suite(contract), redact=source.pii)
@@ -149,9 +153,12 @@ def _raw_check(contract: TableContract) -> dg.AssetChecksDefinition:
         )
         if bad.height:
             (errors if share > limit else warnings).append(message)
-        before_first_day = rows.rows_before_first_day(wh, source) if contract.partition_column else 0
-        if before_first_day:
-            warnings.append(rows.before_first_day_message(source, before_first_day))
+        if contract.partition_column:
+            before_first_day, earliest = rows.rows_before_first_day(wh, source, sources.first_day)
+            if before_first_day:
+                warnings.append(
+                    rows.before_first_day_message(source, before_first_day, sources.first_day, earliest)
+                )
         samples = [  # keys, reasons and the non-PII columns: the full rows stay in platform.quarantine
             {"row_key": key, "reason": reason, "row": redact_row(json.loads(row), source.pii)}
             for reason, key, row in bad.group_by("reason", maintain_order=True)
