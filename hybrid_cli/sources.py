@@ -20,7 +20,7 @@ import polars as pl
 
 from core.contracts import CONTRACTS, read_by_cast
 from core.sources import Sources
-from hybrid_assets.onprem.rows import rows_before_first_day
+from hybrid_assets.onprem.rows import before_first_day_message, rows_before_first_day
 
 IMPORT_MODES = ("create", "replace", "append")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -60,10 +60,7 @@ def check(wh, sources: Sources) -> tuple[list[str], list[str]]:
         if source.contract.partition_column:
             count, earliest = rows_before_first_day(wh, source, sources.first_day)
             if count:
-                early = (
-                    f"; {count} rows arrive before the first partition day {sources.first_day} and are "
-                    f"not loaded (the earliest on {earliest}: `first_day: {earliest}` in the mapping loads them)"
-                )
+                early = "; " + before_first_day_message(source, count, sources.first_day, earliest)
         fine.append(
             f"{where}: {len(source.columns) - len(derived)} columns as the contract says, {rows} rows"
             + early

@@ -451,8 +451,8 @@ def test_history_years_before_2026_is_partitioned_and_used(tmp_path):
     result = _hybrid(home, "sources", "check")
     assert result.returncode == 0, result.stdout + result.stderr
     note = re.search(
-        rf"{total} rows arrive before the first partition day 2026-01-01 and are not loaded "
-        r"\(the earliest on (\d{4}-\d\d-\d\d): `first_day: \1` in the mapping loads them\)",
+        rf"{total} transactions rows arrived before the first partition day 2026-01-01 and are not loaded "
+        r"\(the earliest on (\d{4}-\d\d-\d\d): `first_day: \1` in the source mapping loads them\)",
         result.stdout,
     )
     assert note, result.stdout
@@ -468,7 +468,7 @@ def test_history_years_before_2026_is_partitioned_and_used(tmp_path):
     platform.env["HYBRID_SOURCES"] = str(mapping)
     with hybrid_env(home, **platform.env):
         platform.settings = load_settings()
-    assert "rows arrive before" not in _hybrid(home, "sources", "check", env=platform.env).stdout
+    assert "rows arrived before" not in _hybrid(home, "sources", "check", env=platform.env).stdout
 
     onprem = platform.run("onprem")
     assert onprem.success, onprem.step_failures + [c.description for c in onprem.blocking_failures]
