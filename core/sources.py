@@ -16,7 +16,7 @@ mapping does not name are never read. No Dagster here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -232,5 +232,4 @@ def load(path: Path | None) -> Sources:
         raise SourcesError(f"{path}: no such file (HYBRID_SOURCES)") from None
     except yaml.YAMLError as exc:
         raise SourcesError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    sources = parse(data, str(path))
-    return Sources(sources.by_name, Path(path), sources.first_day)
+    return replace(parse(data, str(path)), path=Path(path))

@@ -43,7 +43,6 @@ from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.hybrid
 REDIS_TEST_DB = 1
-# These tests are about the servers: the short label definition on SHORT_DAYS of history (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +83,7 @@ def hybrid(tmp_path_factory, onprem_database):
             _through(svc["HYBRID_REDIS_URL"], proxies["HYBRID_REDIS_URL"]), str(REDIS_TEST_DB)
         ),
         "HYBRID_S3_TIMEOUT_S": "3",
+        # these tests are about the servers: the short label definition on SHORT_DAYS of history (conftest.py)
         **SHORT_LABELS,
     }
     home = tmp_path_factory.mktemp("hybrid")

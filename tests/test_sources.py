@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import warnings
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -381,8 +381,6 @@ def test_the_mapping_renames_quotes_and_can_only_add_pii():
 def test_the_first_partition_day_comes_from_the_mapping():
     """`first_day` (default 2026-01-01) is a day, not in the future; the on-prem location's daily assets and its
     job move to partitions that start on it, and the default day leaves the definitions as they are."""
-    import datetime as dt
-
     import dagster as dg
 
     from core.days import DEFAULT_FIRST_DAY
@@ -392,17 +390,14 @@ def test_the_first_partition_day_comes_from_the_mapping():
 
     every = {"customers": None, "transactions": None, "support_tickets": None}
     assert (
-        identity().first_day
-        == parse({"sources": every}).first_day
-        == DEFAULT_FIRST_DAY
-        == dt.date(2026, 1, 1)
+        identity().first_day == parse({"sources": every}).first_day == DEFAULT_FIRST_DAY == date(2026, 1, 1)
     )
-    assert parse({"first_day": dt.date(1997, 1, 1), "sources": every}).first_day == dt.date(1997, 1, 1)
-    assert parse({"first_day": "2019-03-01", "sources": every}).first_day == dt.date(2019, 3, 1)
-    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    assert parse({"first_day": date(1997, 1, 1), "sources": every}).first_day == date(1997, 1, 1)
+    assert parse({"first_day": "2019-03-01", "sources": every}).first_day == date(2019, 3, 1)
+    tomorrow = date.today() + timedelta(days=1)
     for value, message in (
         ("March 1997", "first_day: 'March 1997' is not a day"),
-        (dt.datetime(1997, 1, 1, 12), "is not a day"),
+        (datetime(1997, 1, 1, 12), "is not a day"),
         (tomorrow, f"first_day: {tomorrow} is in the future"),
     ):
         with pytest.raises(SourcesError, match=message):
@@ -412,7 +407,7 @@ def test_the_first_partition_day_comes_from_the_mapping():
 
     defs = group_defs()
     assert starting_on(defs, DEFAULT_FIRST_DAY) is defs
-    old = starting_on(defs, dt.date(1997, 1, 1))
+    old = starting_on(defs, date(1997, 1, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from hybrid_assets.resources import executor_for, onprem_resources
@@ -423,16 +418,16 @@ def test_the_first_partition_day_comes_from_the_mapping():
     calendars = {node.key.to_user_string(): node.partitions_def for node in repo.asset_graph.asset_nodes}
     daily = {name for name, p in calendars.items() if p is not None}
     assert daily == {"transactions", "customer_features", "customer_feature_export"}
-    assert {calendars[name].start.date() for name in daily} == {dt.date(1997, 1, 1)}
+    assert {calendars[name].start.date() for name in daily} == {date(1997, 1, 1)}
     assert calendars["customers"] is None
-    assert repo.get_job("onprem_refresh").partitions_def.start.date() == dt.date(1997, 1, 1)
+    assert repo.get_job("onprem_refresh").partitions_def.start.date() == date(1997, 1, 1)
     assert DAILY.start.date() == DEFAULT_FIRST_DAY  # the declared calendar is left alone
 
 
 def test_history_years_before_2026_is_partitioned_and_used(tmp_path):
-    """Four and a half months of 2019: with the default mapping nothing has a partition, and `sources check` and the run
-    say so and which `first_day` loads it; with that first day in the mapping, every day is a partition, every
-    row is loaded, and the cloud trains and deploys a model on 2019's snapshots."""
+    """Four and a half months of 2019: with the default mapping nothing has a partition, and `sources check`
+    and the run say so and which `first_day` loads it; with that first day in the mapping, every day is a
+    partition, every row is loaded, and the cloud trains and deploys a model on 2019's snapshots."""
     import re
 
     import dagster as dg
