@@ -15,6 +15,8 @@ import dagster as dg
 from pydantic import Field
 
 FEAST_PROJECT = "churn"
+# registry.db is replaced whole, never written in place (Feast's own file store empties it first)
+REGISTRY_STORE = "resources.feast_registry.AtomicFileRegistryStore"
 REDIS_ENV = "HYBRID_FEAST_REDIS"  # Feast's host:port,password=... form of HYBRID_REDIS_URL
 REPO_FILE = "churn_repo.py"  # the generated definitions file next to feature_store.yaml (a module name no
 # installed package uses: Feast imports it as a top-level module, and appends the folder to sys.path last)
@@ -44,6 +46,7 @@ project: {FEAST_PROJECT}
 provider: local
 registry:
   registry_type: file
+  registry_store_type: {REGISTRY_STORE}
   path: {registry}
   cache_ttl_seconds: 60
 offline_store:
@@ -118,15 +121,10 @@ def describe_online_store(home: str | Path, profile: str, redis_url: str | None 
 
 def _write_if_changed(path: Path, text: str) -> Path:
     """Write ``text`` atomically, and only when it differs (readers compare the yaml's inode and mtime)."""
-    import os
-    import threading
+    from resources.feast_registry import write_atomically
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists() or path.read_text() != text:
-        # one temporary file per writer: code servers and executor threads write side by side
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_atomically(path, text.encode())
     return path
 
 

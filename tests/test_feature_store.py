@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -145,6 +146,65 @@ def test_feast_cli_plans_and_applies_the_generated_repo_as_the_platform_does(tmp
     again = _feast(folder, "plan", env)
     assert "No changes to registry" in again and "No changes to infrastructure" in again, again
     assert _listing(FEATURE_REPO) == source_before, "something wrote into feature_repo/"
+
+
+def test_the_registry_is_replaced_whole_never_seen_empty_or_left_short(tmp_path, monkeypatch):
+    """Every online load records its interval in registry.db. Feast's own file store empties the file and then
+    writes it: a reader in between (the endpoint, the Feast CLI, a step) found no feature service, and a writer
+    killed in between left the registry empty. The platform's store writes a synced copy and renames it."""
+    from feast import FeatureStore
+
+    from resources.feast_registry import AtomicFileRegistryStore
+    from resources.feature_store import FeatureStoreResource, feast_dir
+
+    home = tmp_path / "home"
+    resource = FeatureStoreResource(
+        home=str(home), profile="embedded", object_store_root=str(home / "objects")
+    )
+    store = resource.store()
+    store.apply(list(resource.repo_objects().values()))
+    backend = store.registry._registry_store
+    assert type(backend) is AtomicFileRegistryStore, "feature_store.yaml does not name the platform's store"
+    path = feast_dir(home) / "registry.db"
+    before = path.read_bytes()
+
+    def readable(data: bytes) -> list[str]:
+        registry = type(store.registry.proto())()
+        registry.ParseFromString(data)
+        return [s.spec.name for s in registry.feature_services]
+
+    class Watched:
+        """The registry to write, which looks at the file as a reader would while it is being serialized."""
+
+        def __init__(self, proto):
+            self.proto, self.version_id, self.last_updated, self.seen = proto, "", proto.last_updated, None
+
+        def SerializeToString(self):  # noqa: N802 (protobuf's name)
+            self.seen = path.read_bytes()
+            return self.proto.SerializeToString()
+
+    watched = Watched(store.registry.proto())
+    backend.update_registry_proto(watched)
+    assert watched.seen == before, "a reader saw the registry while it was being rewritten"
+    assert readable(path.read_bytes()) == [catalog.FEATURE_SERVICE]
+
+    # a writer that dies after writing its bytes and before they are in place: the last registry stays
+    before = path.read_bytes()
+
+    def dies(fd):
+        raise OSError("the disk went away")
+
+    monkeypatch.setattr(os, "fsync", dies)
+    view = store.get_feature_view(sorted(catalog.VIEW_OFFLINE_KEY)[0])
+    with pytest.raises(OSError, match="the disk went away"):
+        store.registry.apply_materialization(
+            view, store.project, datetime(2026, 1, 1, tzinfo=UTC), datetime.now(UTC)
+        )
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir() if p.name.startswith(".")) == [], "a temporary file"
+    reopened = FeatureStore(repo_path=str(path.parent))
+    assert reopened.get_feature_service(catalog.FEATURE_SERVICE).name == catalog.FEATURE_SERVICE
 
 
 def test_feast_config_writes_the_profile_folder_and_removes_only_its_old_copy(tmp_path, monkeypatch, capsys):
