@@ -110,6 +110,16 @@ class Feature:
     min_value: float | None = 0.0
     max_value: float | None = None
     nullable: bool = False
+    # source columns it needs beyond its source table (``customers.plan``); optional ones may be left out of a
+    # deployment's mapping (core/sources.py), which switches the feature off
+    needs: tuple[str, ...] = ()
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        """What a deployment must have for this feature: its source, unless that is the purchases every
+        deployment has, and the columns it ``needs``."""
+        optional_source = () if self.source in ("transactions", "derived") else (self.source,)
+        return optional_source + self.needs
 
 
 def _in(window: pl.Expr) -> Callable[[pl.Expr], pl.Expr]:
@@ -206,6 +216,7 @@ FEATURES: tuple[Feature, ...] = (
         ACTIVITY_VIEW,
         agg=lambda w: pl.col("category").filter(w).n_unique(),
         window_days=60,
+        needs=("transactions.category",),
     ),
     Feature(
         "online_share_60d",
@@ -216,6 +227,7 @@ FEATURES: tuple[Feature, ...] = (
         agg=lambda w: (pl.col("channel") == "online").filter(w).mean(),
         window_days=60,
         max_value=1.0,
+        needs=("transactions.channel",),
     ),
     Feature(
         "tickets_30d",
@@ -244,6 +256,7 @@ FEATURES: tuple[Feature, ...] = (
         window_days=60,
         max_value=4,
         agg=lambda w: pl.col("severity").replace_strict(SEVERITY_RANK, default=0).filter(w).max(),
+        needs=("support_tickets.severity",),
     ),
     Feature(
         "open_tickets",
@@ -252,6 +265,7 @@ FEATURES: tuple[Feature, ...] = (
         _tix,
         ACTIVITY_VIEW,
         agg=lambda w: (pl.col("resolved_ts").is_null() | (pl.col("resolved_ts") >= pl.col("_as_of"))).sum(),
+        needs=("support_tickets.resolved_ts",),
     ),
     Feature(
         "avg_resolution_hours_60d",
@@ -268,6 +282,7 @@ FEATURES: tuple[Feature, ...] = (
             .mean()
             / 3600.0
         ),
+        needs=("support_tickets.resolved_ts",),
     ),
     Feature(
         "tenure_days",
@@ -276,6 +291,7 @@ FEATURES: tuple[Feature, ...] = (
         "derived",
         ACTIVITY_VIEW,
         derive=(pl.col("_as_of").dt.date() - pl.col("signup_date")).dt.total_days(),
+        needs=("customers",),
     ),
     Feature(
         "plan_tier",
@@ -285,6 +301,7 @@ FEATURES: tuple[Feature, ...] = (
         ACTIVITY_VIEW,
         derive=pl.col("plan").replace_strict(PLAN_TIER, default=None),
         max_value=2,
+        needs=("customers.plan",),
     ),
     Feature(
         "activity_trend",
@@ -339,40 +356,70 @@ FEATURES: tuple[Feature, ...] = (
 BY_NAME = {f.name: f for f in FEATURES}
 
 
+def active_features() -> tuple[Feature, ...]:
+    """This deployment's features: the catalog's, less those whose inputs the source mapping leaves out
+    (core/sources.py). Asked at run time, never on import; with the generator's tables, every feature."""
+    from core.sources import configured
+
+    return configured().features
+
+
 def features_of(view: str) -> list[Feature]:
-    return [f for f in FEATURES if f.view == view]
+    """This deployment's features of ``view``, in the catalog's order."""
+    return [f for f in active_features() if f.view == view]
 
 
 def feature_names(view: str | None = None) -> list[str]:
-    return [f.name for f in FEATURES if view is None or f.view == view]
+    """This deployment's feature names (of ``view``), in the catalog's order: the Feast schemas, the GX
+    suites, the training columns and the served features."""
+    return [f.name for f in active_features() if view is None or f.view == view]
+
+
+def active_views() -> list[str]:
+    """The feature views with at least one feature in this deployment (without marketing events, only the
+    on-prem one)."""
+    views = {f.view for f in active_features()}
+    return [v for v in VIEW_SOURCE_KEY if v in views]
 
 
 def polars_dtype(feature: Feature) -> pl.DataType:
     return pl.Int64() if feature.dtype == "int64" else pl.Float64()
 
 
-def features_markdown() -> str:
-    """docs/features.md, generated from the declarations (`hybrid docs`)."""
+def features_markdown(off: dict[str, str] | None = None) -> str:
+    """docs/features.md, generated from the declarations (`hybrid docs`): the features of a deployment whose
+    source mapping switches ``off`` (name -> what it lacks) some of them; by default every feature."""
+    off = off or {}
     lines = [
         "# Features",
         "",
         "Generated from `core/catalog.py` by `hybrid docs`; do not edit by hand.",
         "",
-        f"Feature service `{FEATURE_SERVICE}` = every feature below; entity `{ENTITY}` ({ENTITY_KEY}).",
+        f"Feature service `{FEATURE_SERVICE}` = every feature below; entity `{ENTITY}` ({ENTITY_KEY}). "
+        "A feature that needs a source table or column the source mapping leaves out (`sources.yaml`; "
+        "`hybrid sources check` says which) is off in that deployment: not computed, not in Feast, the GX "
+        "suites, the training set or the endpoint. Purchases (customer id, event time, amount) are always there.",
         "",
-        "| feature | view (computed) | type | window | valid range | description |",
-        "|---|---|---|---|---|---|",
+        "| feature | view (computed) | type | window | valid range | needs | description |",
+        "|---|---|---|---|---|---|---|",
     ]
     for f in FEATURES:
+        if f.name in off:
+            continue
         where = "on-prem" if f.view == ACTIVITY_VIEW else "cloud"
         window = (
             f"{f.window_days} d" if f.window_days else ("derived" if f.derive is not None else "all history")
         )
         lo = "" if f.min_value is None else f"{f.min_value:g}"
         hi = "" if f.max_value is None else f"{f.max_value:g}"
+        needs = ", ".join(f"`{r}`" for r in f.requires) or "purchases"
         lines.append(
-            f"| `{f.name}` | {f.view} ({where}) | {f.dtype} | {window} | [{lo}, {hi}] | {f.description} |"
+            f"| `{f.name}` | {f.view} ({where}) | {f.dtype} | {window} | [{lo}, {hi}] | {needs} | "
+            f"{f.description} |"
         )
+    if off:
+        lines += ["", "Off in this deployment (the source mapping leaves out what they need):", ""]
+        lines += [f"- `{name}`: needs {needs}" for name, needs in off.items()]
     return "\n".join(lines) + "\n"
 
 

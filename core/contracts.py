@@ -32,11 +32,15 @@ class TableContract:
     arrival: str  # column that orders arrivals: of duplicate keys, the first to arrive is accepted
     # a table without an arrival column of its own (the mapping says `arrival: ~`) arrives at this column's time
     arrival_defaults_to: str | None = None
-    references_customers: bool = False
+    references_customers: bool = False  # rows of an unknown customer are quarantined (with a customers table)
     partition_column: str | None = None  # daily partitions by this column's day (core/days.py)
     # Columns whose values never leave the warehouse, in any form: not exported, not in check metadata, GX
     # samples, logs or error messages (core/redaction.py masks them in everything sent to Dagster).
     pii: tuple[str, ...] = ()
+    # Columns a mapping may leave out (`column: ~`): they read as nulls, and the features that need them are off
+    # (core/catalog.py, Feature.requires). An optional key reads as the row's number in arrival order.
+    optional: tuple[str, ...] = ()
+    required: bool = True  # False: a mapping may leave the whole table out (it then reads as no rows)
 
 
 # How far ahead of the warehouse host's clock a timestamp may be and still count as "now": loaders' clocks
@@ -69,6 +73,16 @@ TYPE_FAMILIES = {
 # Types a contract column also accepts because reading it casts them: a DATE event time reads as the day's
 # midnight (sales data often has dates only, e.g. CDNOW's purchases). Source.relation does the cast.
 READ_AS = {"TIMESTAMP": ("DATE",)}
+
+
+# The type a column the mapping leaves out reads as (a typed null), by logical type.
+SQL_TYPE = {
+    "BIGINT": "bigint",
+    "VARCHAR": "varchar",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "DECIMAL": "decimal(18, 2)",
+}
 
 
 def _base(found: str) -> str:
@@ -108,6 +122,8 @@ CUSTOMERS = TableContract(
     ),
     arrival="signup_date",
     pii=("full_name", "email", "phone", "birth_date"),
+    optional=("full_name", "email", "phone", "birth_date", "region", "plan"),
+    required=False,
 )
 TRANSACTIONS = TableContract(
     table="transactions",
@@ -141,6 +157,7 @@ TRANSACTIONS = TableContract(
     arrival_defaults_to="event_ts",
     references_customers=True,
     partition_column="ingested_at",
+    optional=("transaction_id", "category", "channel"),
 )
 SUPPORT_TICKETS = TableContract(
     table="support_tickets",
@@ -161,6 +178,8 @@ SUPPORT_TICKETS = TableContract(
     ),
     arrival="opened_ts",
     references_customers=True,
+    optional=("severity", "resolved_ts"),
+    required=False,
 )
 CONTRACTS = {c.table: c for c in (CUSTOMERS, TRANSACTIONS, SUPPORT_TICKETS)}
 PII_COLUMNS = frozenset(c for contract in CONTRACTS.values() for c in contract.pii)

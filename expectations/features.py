@@ -50,7 +50,7 @@ def training_set_suite():
     add(gxe.ExpectCompoundColumnsToBeUnique(column_list=[catalog.ENTITY_KEY, catalog.EVENT_TS]))
     # both classes present, and not degenerate: a label bug shows up here first
     add(gxe.ExpectColumnMeanToBeBetween(column="churned", min_value=0.01, max_value=0.6))
-    for f in catalog.FEATURES:
+    for f in catalog.active_features():
         _feature_expectations(suite, f)
     return suite
 

@@ -33,7 +33,8 @@ def build(object_store_root: str, s3_endpoint: str | None = None) -> dict:
         description="A subscription customer, by the on-prem customer_id (no other identifier crosses).",
     )
     views = []
-    for view, key in catalog.VIEW_OFFLINE_KEY.items():
+    for view in catalog.active_views():  # without marketing events, the on-prem view only
+        key = catalog.VIEW_OFFLINE_KEY[view]
         source = FileSource(
             name=f"{view}_source",
             path=object_uri(object_store_root, key),

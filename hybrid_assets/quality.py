@@ -1,5 +1,7 @@
 """Turn a GX suite result (plus the platform's own gates) into a Dagster check result people can read."""
 
+from collections.abc import Callable
+
 import dagster as dg
 
 from core import catalog
@@ -65,8 +67,12 @@ def gx_check_result(
     return dg.AssetCheckResult(passed=True, metadata=meta, description=result.summary())
 
 
-def parquet_check(asset: str, key: str, suite_fn, description: str) -> dg.AssetChecksDefinition:
-    """A blocking check that runs a GX suite on an object (or a folder of daily objects) in the object store."""
+def parquet_check(
+    asset: str, key: str, suite_fn, description: str, switched_off: Callable[[], str | None] = lambda: None
+) -> dg.AssetChecksDefinition:
+    """A blocking check that runs a GX suite on an object (or a folder of daily objects) in the object store.
+    When ``switched_off`` gives a reason (the source mapping switched the asset's features off), there is
+    nothing to check: it passes and says why."""
 
     @dg.asset_check(
         asset=asset,
@@ -76,6 +82,9 @@ def parquet_check(asset: str, key: str, suite_fn, description: str) -> dg.AssetC
         automation_condition=WITH_ITS_ASSET,
     )
     def _check(object_store: ObjectStoreResource) -> dg.AssetCheckResult:
+        off = switched_off()
+        if off:
+            return dg.AssetCheckResult(passed=True, description=off, metadata={"switched_off": True})
         return gx_check_result(validate(object_store.client().read_parquet(key), suite_fn()))
 
     return _check

@@ -26,6 +26,8 @@ from hybrid_cli.commands import (
     cmd_generate,
     cmd_import,
     cmd_quarantine,
+    cmd_run,
+    cmd_sample,
     cmd_serve,
     cmd_services,
     cmd_sources,
@@ -91,6 +93,12 @@ def _known_errors() -> tuple[type[Exception], ...]:
     return GeneratorStateError, WarehouseError, ObjectStoreError
 
 
+def _verbose(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--verbose", action="store_true", help="also print Dagster's event log (DEBUG) of both runs"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="hybrid", description="Hybrid-cloud churn ML platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -123,10 +131,24 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="generate if needed, materialize both locations, predict over HTTP")
     p.add_argument("--customers", type=_positive, default=DEFAULT_CUSTOMERS, help="customers if it generates")
     p.add_argument("--days", type=_positive, default=DEFAULT_DAYS, help="days if it generates")
-    p.add_argument(
-        "--verbose", action="store_true", help="also print Dagster's event log (DEBUG) of both runs"
-    )
+    _verbose(p)
     p.set_defaults(fn=cmd_demo)
+
+    p = sub.add_parser(
+        "run",
+        help="materialize both locations on the warehouse's own data (no generation), predict over HTTP",
+    )
+    _verbose(p)
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser(
+        "sample",
+        help="write a real public dataset to a file, for `hybrid import` (cdnow: CDNOW's 69,659 purchases, "
+        "from the lifetimes package)",
+    )
+    p.add_argument("dataset", choices=["cdnow"])
+    p.add_argument("file", type=Path, help="the .parquet file to write")
+    p.set_defaults(fn=cmd_sample)
 
     p = sub.add_parser("serve", help="start the prediction endpoint (FastAPI + uvicorn)")
     p.add_argument("--host", default="127.0.0.1")

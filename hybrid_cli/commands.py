@@ -138,12 +138,14 @@ def cmd_serve(args) -> int:
 
 
 def cmd_docs(args) -> int:
+    """docs/features.md for this deployment's source mapping (the generator's: every feature)."""
     from core import catalog
     from core.settings import REPO_ROOT
+    from core.sources import load
 
     target = REPO_ROOT / "docs" / "features.md"
     target.parent.mkdir(exist_ok=True)
-    target.write_text(catalog.features_markdown())
+    target.write_text(catalog.features_markdown(load(load_settings().sources_file).switched_off()))
     print(f"wrote {target}")
     return 0
 
@@ -219,12 +221,13 @@ def cmd_quarantine(args) -> int:
 def cmd_sources(args) -> int:
     """`hybrid sources check`: every source table against its contract; exit 1 naming each problem."""
     from core.sources import load
-    from hybrid_cli.sources import check
+    from hybrid_cli.sources import check, feature_lines
     from resources.warehouse import warehouse_for
 
     settings = load_settings()
     wh = warehouse_for(settings)
-    problems, fine = check(wh, load(settings.sources_file))
+    sources = load(settings.sources_file)
+    problems, fine = check(wh, sources)
     print(
         f"source tables in the {wh.describe()} (profile {settings.profile}), mapped by {settings.sources_file}, "
         "against core/contracts.py:"
@@ -233,6 +236,10 @@ def cmd_sources(args) -> int:
         print(f"  ok  {line}")
     for line in problems:
         print(f"  !!  {line}")
+    if not sources.marketing_events:
+        print("  --  marketing events: none (`marketing_events: false`)")
+    for line in feature_lines(sources):
+        print(f"  {line}")
     if problems:
         print(f"{len(problems)} problem(s): the raw assets would stop on them; nothing was run")
         return 1
@@ -302,3 +309,26 @@ def cmd_demo(args) -> int:
     from hybrid_cli import demo
 
     return demo.run(args)
+
+
+def cmd_run(args) -> int:
+    """`hybrid run`: the demo's runs and prediction on the warehouse as it is (your own tables, through the
+    source mapping); nothing is generated."""
+    from hybrid_cli import demo
+
+    return demo.run(args, generate=False)
+
+
+def cmd_sample(args) -> int:
+    """`hybrid sample cdnow FILE`: CDNOW's purchases as a Parquet file under the dataset's own column names."""
+    from hybrid_cli.sources import cdnow
+
+    frame = cdnow()
+    args.file.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(args.file)
+    print(
+        f"{frame.height} purchases by {frame['customer_id'].n_unique()} customers, {frame['date'].min()} to "
+        f"{frame['date'].max()} ({', '.join(f'{c} {t}' for c, t in frame.schema.items())}) in {args.file}"
+    )
+    print(f"next: `hybrid import cdnow_purchases {args.file}`")
+    return 0

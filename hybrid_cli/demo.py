@@ -41,7 +41,9 @@ def _quiet_dagster() -> None:
         warnings.filterwarnings("ignore", category=category)
 
 
-def run(args) -> int:
+def run(args, generate: bool = True) -> int:
+    """Generate if needed (``generate``; `hybrid run`: never, the warehouse holds your tables), run both
+    locations, print a summary and one prediction."""
     settings = load_settings(writable=True)
     from hybrid_cli.generator import undo_new_paths
     from hybrid_cli.platform import dagster_instance, run_location
@@ -52,7 +54,9 @@ def run(args) -> int:
     timings = {}
     with undo_new_paths(settings.home):  # a failed first generation leaves the home as it was
         gen = generator_for(settings)
-        if gen.exists():
+        if not generate:
+            pass
+        elif gen.exists():
             restore_marketing(gen)
         else:
             print(f"generating {args.customers} customers over {args.days} days ...")

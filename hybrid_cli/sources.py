@@ -41,6 +41,9 @@ def check(wh, sources: Sources) -> tuple[list[str], list[str]]:
     """(problems, what is fine) for every source table of the mapping ``sources``, against warehouse ``wh``."""
     problems, fine = [], []
     for source in sources:
+        if not source.has():
+            fine.append(f"{source.name}: not in the mapping, read as no rows")
+            continue
         schema, table = source.schema_and_table
         found = wh.columns(table, schema)
         lines = source.column_problems(found)
@@ -54,7 +57,9 @@ def check(wh, sources: Sources) -> tuple[list[str], list[str]]:
         dates = [
             source.where(ours)
             for ours, logical in source.contract.columns.items()
-            if ours not in source.derived and read_by_cast(logical, found[source.columns[ours]])
+            if ours in source.columns
+            and ours not in source.derived
+            and read_by_cast(logical, found[source.columns[ours]])
         ]
         early = ""
         if source.contract.partition_column:
@@ -65,10 +70,22 @@ def check(wh, sources: Sources) -> tuple[list[str], list[str]]:
             f"{where}: {len(source.columns) - len(derived)} columns as the contract says, {rows} rows"
             + early
             + (f"; no arrival column, so {', '.join(derived)}" if derived else "")
+            + (f"; left out: {', '.join(source.absent)}" if source.absent else "")
             + (f"; dates read as midnight: {', '.join(dates)}" if dates else "")
             + (f"; not read: {', '.join(unread)}" if unread else "")
         )
     return problems, fine
+
+
+def feature_lines(sources: Sources) -> list[str]:
+    """What will run: how many of the catalog's features this mapping computes, and each one that is off with
+    what it lacks."""
+    from core.catalog import FEATURES
+
+    off = sources.switched_off()
+    lines = [f"features: {len(FEATURES) - len(off)} of {len(FEATURES)} on"]
+    lines += [f"off  {name}: needs {needs}" for name, needs in off.items()]
+    return lines
 
 
 def read_file(path: Path, table: str) -> pl.DataFrame:
@@ -134,3 +151,31 @@ def import_file(wh, table: str, path: Path, mode: str) -> int:
     else:
         wh.replace_tables({table: frame})
     return frame.height
+
+
+def cdnow() -> pl.DataFrame:
+    """CDNOW's purchases (Fader & Hardie 2001: 69,659 purchases of CDs by 23,570 customers, 1997-01 to
+    1998-06), from the copy the ``lifetimes`` package ships. Read through the installed distribution's files,
+    without importing ``lifetimes`` (its datasets module needs pkg_resources). Its own columns: customer_id,
+    date (a day), number_of_cds, dollar_value (cents exact, as DECIMAL)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution("lifetimes")
+    except PackageNotFoundError:
+        raise SourceFileError(
+            "the lifetimes package, which ships CDNOW, is not installed (`make env`)"
+        ) from None
+    path = next(Path(str(dist.locate_file(f))) for f in dist.files or () if f.name == "CDNOW_master.txt")
+    rows = [line.split() for line in path.read_text().splitlines()[1:] if line.strip()]
+    return pl.DataFrame(
+        {
+            "customer_id": [int(r[0]) for r in rows],
+            "date": [r[1] for r in rows],
+            "number_of_cds": [int(r[2]) for r in rows],
+            "dollar_value": [r[3] for r in rows],
+        }
+    ).with_columns(
+        pl.col("date").str.to_date("%Y%m%d"),
+        pl.col("dollar_value").str.to_decimal(scale=2).cast(pl.Decimal(12, 2)),
+    )

@@ -233,6 +233,7 @@ FIRST = (
     "tests/test_daemon.py",
     "tests/test_quickstart.py",
     "tests/test_cluster.py",
+    "tests/test_own_data.py",
     "tests/test_endpoint_hardening.py",
     "tests/test_partitions.py",
     "tests/test_residency.py",

@@ -175,6 +175,17 @@ def test_import_and_check_on_postgresql(generated, tmp_path):
         pg.execute("alter table transactions drop column channel")
         problems, _ = check(pg, identity())
         assert problems == ["transactions.channel: column missing (expected VARCHAR)"]
+        # purchases only, without a key or a channel: the same SQL reads them in PostgreSQL, numbered in arrival
+        # order, and the tables left out read as no rows of the contract's types
+        minimal = parse({"sources": {"transactions": {"columns": {"transaction_id": None, "channel": None}}}})
+        assert check(pg, minimal)[0] == []
+        rows = pg.query(f"select * from ({minimal['transactions'].relation()}) t order by transaction_id")
+        assert rows["transaction_id"].to_list() == list(range(1, rows.height + 1))
+        assert rows["channel"].null_count() == rows.height
+        assert rows["ingested_at"].is_sorted()  # numbered by arrival
+        for table in ("customers", "support_tickets"):
+            empty = pg.query(f"select * from ({minimal[table].relation()}) t")
+            assert empty.height == 0 and empty.columns == list(CONTRACTS[table].columns)
 
 
 RENAMED_MAPPING = """
@@ -235,7 +246,7 @@ def test_tables_of_your_own_under_other_names_run_through_the_mapping(generated,
     assert result.returncode == 1
     assert "!!  sales.orders.amount_usd (amount): column missing (expected DECIMAL)" in result.stdout
     for text, message in (
-        ("sources: {transactions: {columns: {amout: total}}}", "sources.customers: missing"),
+        ("sources: {customers: {}}", "sources.transactions: missing"),
         (
             RENAMED_MAPPING.replace("amount: total", "amout: total"),
             "sources.transactions.columns.amout: not a column",
@@ -361,18 +372,88 @@ def test_the_mapping_renames_quotes_and_can_only_add_pii():
         (
             {
                 "sources": {
-                    "customers": {"columns": {"email": None}},
+                    "customers": {"columns": {"signup_date": None}},
                     "transactions": None,
                     "support_tickets": None,
                 }
             },
-            "sources.customers.columns.email: expected the name of a column of customers$",
+            r"sources.customers.columns.signup_date: expected the name of a column of customers \(signup_date "
+            r"is required; only full_name, email, phone, birth_date, region, plan may be ~: no such column\)$",
         ),
         (mapping(pii=["salary"]), "sources.customers.pii: 'salary' is not a column of the contract"),
         (mapping(columns={"email": "contact", "phone": "contact"}), "contact is mapped to more than one"),
         (mapping(owner="me"), "sources.customers.owner: unknown key"),
         ({"sources": {"orders": {}}}, "sources.orders: not a source table of the platform"),
         ({"tables": {}}, "expected a top-level `sources:`"),
+    ):
+        with pytest.raises(SourcesError, match=message):
+            parse(wrong)
+
+
+def test_only_purchases_are_required_and_what_is_left_out_switches_its_features_off():
+    """A mapping may leave out customers, support tickets, marketing events and optional columns: they read as
+    no rows and typed nulls (a key left out: the row's number in arrival order), and the features that need
+    them are off, each saying what it lacks; the generator's mapping keeps every feature. Purchases and their
+    customer id, event time and amount cannot be left out."""
+    from core import catalog
+    from core.settings import DEFAULT_SOURCES
+    from core.sources import SourcesError, identity, load, parse
+
+    assert identity().switched_off() == {} and load(DEFAULT_SOURCES).features == catalog.FEATURES
+    assert catalog.feature_names() == [f.name for f in catalog.FEATURES]  # the repository's sources.yaml
+    assert catalog.active_views() == [catalog.ACTIVITY_VIEW, catalog.ENGAGEMENT_VIEW]
+    mine = parse(
+        {
+            "marketing_events": False,
+            "sources": {
+                "transactions": {
+                    "table": "sales",
+                    "columns": {
+                        "transaction_id": None,
+                        "category": None,
+                        "ingested_at": None,
+                        "amount": "amt",
+                    },
+                },
+                "support_tickets": {"columns": {"severity": None}},
+            },
+        }
+    )
+    off = mine.switched_off()
+    assert off == {
+        "category_diversity_60d": "transactions.category",
+        "max_severity_60d": "support_tickets.severity",
+        "tenure_days": "customers",
+        "plan_tier": "customers.plan",
+        "emails_sent_30d": "marketing_events",
+        "open_rate_60d": "marketing_events",
+        "click_rate_60d": "marketing_events",
+        "days_since_last_click": "marketing_events",
+    }
+    assert [f.name for f in mine.features] == [f.name for f in catalog.FEATURES if f.name not in off]
+    assert "online_share_60d" in {f.name for f in mine.features}  # channel is mapped: on
+    assert not mine["customers"].has() and mine["support_tickets"].has()
+    assert mine["support_tickets"].has("resolved_ts") and not mine["support_tickets"].has("severity")
+    assert mine["customers"].relation("customer_id", "plan") == (
+        "select cast(null as bigint) as customer_id, cast(null as varchar) as plan where false"
+    )
+    sales = mine["transactions"]
+    assert sales.relation("transaction_id", "category") == (
+        'select cast(row_number() over (order by cast("event_ts" as timestamp), "customer_id", "amt", "channel") '
+        'as bigint) as transaction_id, cast(null as varchar) as category from "sales"'
+    )
+    assert sales.column_problems({"customer_id": "BIGINT", "amt": "DECIMAL(12,2)", "event_ts": "DATE"}) == [
+        "sales.channel: column missing (expected VARCHAR)"  # mapped by default: it must be there
+    ]
+    assert mine["customers"].column_problems({}) == []  # not in the mapping: nothing to find
+    assert "features: 14 of 22 on" in "\n".join(__import__("hybrid_cli.sources").sources.feature_lines(mine))
+    assert catalog.features_markdown(off).count("\n| `") == len(catalog.FEATURES) - len(off)
+    assert "- `tenure_days`: needs customers" in catalog.features_markdown(off)
+    for wrong, message in (
+        ({"sources": {"transactions": {"columns": {"amount": None}}}}, "columns.amount: expected the name"),
+        ({"sources": {"transactions": False}}, "sources.transactions: missing"),
+        ({"sources": {"customers": {}}}, "sources.transactions: missing"),
+        ({"marketing_events": "no", "sources": {"transactions": {}}}, "marketing_events: 'no': true"),
     ):
         with pytest.raises(SourcesError, match=message):
             parse(wrong)

@@ -22,8 +22,9 @@ def repo_version() -> str:
 def training_inputs(objects) -> str:
     """A fingerprint of everything the training set is built from: the labels, Feast's compacted sources and
     the Feast repo (features, service). Equal fingerprints give the same training set."""
-    sums = {
-        key: objects.checksum(key) for key in (catalog.LABELS_EXPORT_KEY, *catalog.VIEW_OFFLINE_KEY.values())
-    }
+    offline = [catalog.VIEW_OFFLINE_KEY[view] for view in catalog.active_views()]
+    sums = {key: objects.checksum(key) for key in (catalog.LABELS_EXPORT_KEY, *offline)}
     sums["feast_repo"] = repo_version()
+    if len(catalog.feature_names()) != len(catalog.FEATURES):  # a mapping switched features off
+        sums["features"] = ",".join(catalog.feature_names())
     return hashlib.sha256(json.dumps(sums, sort_keys=True).encode()).hexdigest()[:16]

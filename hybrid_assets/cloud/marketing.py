@@ -10,11 +10,26 @@ MARKETING_PREFIX = "sources/marketing_events/"
 MARKETING_CURATED_KEY = "curated/marketing_events.parquet"
 
 
+SWITCHED_OFF = (
+    "switched off: the source mapping says `marketing_events: false` (no marketing event files), so the "
+    "engagement features are not part of this deployment"
+)
+
+
+def switched_off() -> str | None:
+    """Why this deployment has no marketing events (the source mapping's ``marketing_events: false``), or
+    None."""
+    return None if catalog.ENGAGEMENT_VIEW in catalog.active_views() else SWITCHED_OFF
+
+
 def consolidate_events(store) -> tuple[pl.DataFrame, int]:
     """Every event file under MARKETING_PREFIX in one curated object, and how many files there were."""
     files = [k for k in store.list(MARKETING_PREFIX) if k.endswith(".parquet")]
     if not files:
-        raise FileNotFoundError(f"no marketing event files under {store.uri(MARKETING_PREFIX)}")
+        raise FileNotFoundError(
+            f"no marketing event files under {store.uri(MARKETING_PREFIX)} (a deployment without any says "
+            "`marketing_events: false` in the source mapping)"
+        )
     events = pl.concat([store.read_parquet(k) for k in files], how="vertical_relaxed")
     store.write_parquet(MARKETING_CURATED_KEY, events)
     return events, len(files)

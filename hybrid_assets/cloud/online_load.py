@@ -26,17 +26,19 @@ def naming_the_store(doing: str, online_store: str) -> Iterator[None]:
 
 
 def newest_feature_rows(store) -> pl.DataFrame:
-    """Both feature views' rows of the newest day they both have. Every signed-up customer has a row on every
+    """Every active feature view's rows of the newest day they all have. Every signed-up customer has a row on every
     day, so these are each customer's newest values: what the online store must hold and what is served."""
-    days = [
-        {catalog.object_day(k) for k in store.list(prefix)} for prefix in catalog.VIEW_SOURCE_KEY.values()
-    ]
+    prefixes = [catalog.VIEW_SOURCE_KEY[view] for view in catalog.active_views()]
+    days = [{catalog.object_day(k) for k in store.list(prefix)} for prefix in prefixes]
     common = set.intersection(*days)
     if not common:
-        raise FileNotFoundError("no day with objects of both feature views in the object store yet")
+        raise FileNotFoundError("no day with objects of every feature view in the object store yet")
     newest = max(common)
-    frames = [store.read_parquet(catalog.day_object(p, newest)) for p in catalog.VIEW_SOURCE_KEY.values()]
-    return frames[0].join(frames[1], on=[catalog.ENTITY_KEY, catalog.EVENT_TS], how="inner")
+    frames = [store.read_parquet(catalog.day_object(p, newest)) for p in prefixes]
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.join(frame, on=[catalog.ENTITY_KEY, catalog.EVENT_TS], how="inner")
+    return out
 
 
 def read_manifest(objects) -> dict:
@@ -60,8 +62,8 @@ def changed_objects(objects, manifest: dict, full: bool) -> tuple[dict[str, dict
     them), and the checksums of every current object."""
     current: dict[str, str] = {}
     todo: dict[str, dict[str, str]] = {}
-    for view, prefix in catalog.VIEW_SOURCE_KEY.items():
-        sums = objects.checksums(prefix)
+    for view in catalog.active_views():
+        sums = objects.checksums(catalog.VIEW_SOURCE_KEY[view])
         current.update(sums)
         todo[view] = {k: c for k, c in sorted(sums.items()) if full or manifest.get(k) != c}
     return todo, current

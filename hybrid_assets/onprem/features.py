@@ -39,6 +39,20 @@ def read_sources(wh, last) -> dict[str, pl.DataFrame]:
     }
 
 
+def read_people(wh, sources) -> pl.DataFrame:
+    """Who gets features (customer_id, signup_date, plan): the accepted customers; without a customers table
+    (the source mapping leaves it out), every customer with an accepted purchase, from the day the first one
+    arrived (a snapshot sees a customer once a purchase of theirs is known) and without a plan."""
+    from resources.warehouse import PLATFORM_SCHEMA
+
+    if sources["customers"].has():
+        return wh.query(f"select customer_id, signup_date, plan from {PLATFORM_SCHEMA}.customers")
+    return wh.query(
+        f"select customer_id, cast(min(ingested_at) as date) as signup_date, cast(null as varchar) as plan "
+        f"from {PLATFORM_SCHEMA}.transactions group by customer_id order by customer_id"
+    )
+
+
 def compute_days(spine: pl.DataFrame, sources: dict[str, pl.DataFrame], people: pl.DataFrame) -> pl.DataFrame:
     """The activity view's features for every (customer, as_of) of ``spine``."""
     return catalog.compute_features(catalog.features_of(catalog.ACTIVITY_VIEW), spine, sources, people)

@@ -54,6 +54,8 @@ def feature_registry(context: dg.AssetExecutionContext, feature_store: FeatureSt
     "object store was unreachable.",
 )
 def marketing_engagement(object_store: ObjectStoreResource) -> dg.MaterializeResult:
+    if marketing.switched_off():
+        return dg.MaterializeResult(metadata={"switched_off": marketing.SWITCHED_OFF})
     store = object_store.client()
     features, written = marketing.write_engagement(store)
     days = features[catalog.EVENT_TS].n_unique()
@@ -164,6 +166,7 @@ marketing_engagement_contract = parquet_check(
     "exactly the catalog's engagement columns, one row per customer and snapshot, non-null and inside their "
     "declared ranges. A failure blocks the online store load and the training set in the run; they keep "
     "their last good output.",
+    switched_off=marketing.switched_off,
 )
 
 

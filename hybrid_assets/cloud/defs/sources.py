@@ -22,6 +22,8 @@ GROUP = "cloud_sources"
     "or the object store was unreachable.",
 )
 def marketing_events(object_store: ObjectStoreResource) -> dg.MaterializeResult:
+    if marketing.switched_off():
+        return dg.MaterializeResult(metadata={"switched_off": marketing.SWITCHED_OFF})
     try:
         events, files = marketing.consolidate_events(object_store.client())
     except FileNotFoundError as exc:
@@ -43,6 +45,7 @@ marketing_events_contract = parquet_check(
     "the expected columns, at least one row, customer_id and event_ts present, event_type only sent, open "
     "or click. A failure means the marketing system dropped a malformed file; it blocks "
     "marketing_engagement and everything after it, which keep their last good output.",
+    switched_off=marketing.switched_off,
 )
 
 marketing_refresh = dg.define_asset_job(

@@ -44,7 +44,7 @@ def customer_features(
     days = run_days(context)
     snapshots = [as_of(d) for d in days]
     last = snapshots[-1]
-    people = wh.query(f"select customer_id, signup_date, plan from {PLATFORM_SCHEMA}.customers")
+    people = onprem_features.read_people(wh, warehouse.sources())
     spine = people.join(pl.DataFrame({"as_of": snapshots}), how="cross").filter(
         pl.col("signup_date") < pl.col("as_of").dt.date()
     )
