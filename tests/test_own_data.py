@@ -153,6 +153,10 @@ def test_features_that_need_what_is_left_out_are_off_everywhere(cdnow):
     assert production is not None
     meta = ModelRegistry(objects).metadata(production["version"])
     assert meta["features"] == on
+    from hybrid_assets.cloud.report import CARD_FILE
+
+    card = ModelRegistry(objects).artifact(production["version"], CARD_FILE).decode()
+    assert "**Off in this deployment** (13)" in card and "`tenure_days`" in card  # the model card says so
     assert meta["label_definition"]["label_horizon_days"] == int(env["HYBRID_LABEL_HORIZON_DAYS"])
     # the model learned something a glance at recency does not give, on the later snapshots it never saw
     metrics = meta["metrics"]

@@ -144,6 +144,7 @@ def model_card(meta: Mapping, plots: Mapping[str, str] | None = None, auc_floor:
     features = list(meta.get("features", []))
     labels = catalog.LabelDefinition.from_metadata(meta.get("label_definition"))
     views = {catalog.ACTIVITY_VIEW: [], catalog.ENGAGEMENT_VIEW: []}
+    off = [f.name for f in catalog.FEATURES if features and f.name not in features]
     for name in features:
         feature = catalog.BY_NAME.get(name)
         views.setdefault(feature.view if feature else "other", []).append(name)
@@ -188,6 +189,14 @@ def model_card(meta: Mapping, plots: Mapping[str, str] | None = None, auc_floor:
         f"without any PII column (`{catalog.ACTIVITY_EXPORT_KEY}`).",
         f"- **Cloud marketing features** ({len(views[catalog.ENGAGEMENT_VIEW])}, feature view "
         f"`{catalog.ENGAGEMENT_VIEW}`): email engagement computed in the cloud from the marketing events.",
+        *(
+            [
+                f"- **Off in this deployment** ({len(off)}): {', '.join(f'`{n}`' for n in off)}; the source "
+                "mapping leaves out what they need (`hybrid sources check` says what)."
+            ]
+            if off
+            else []
+        ),
         f"- **Labels**: churn labels exported from on-prem (`{catalog.LABELS_EXPORT_KEY}`).",
         "- Feast joins them point-in-time correct (`get_historical_features`): every training row sees only "
         "data from before its snapshot.",
