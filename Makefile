@@ -41,9 +41,10 @@ demo: env
 	$(VENV)/bin/hybrid demo $(DEMO_ARGS)
 
 # The whole suite: embedded and hybrid. The hybrid tests need the services, so they are brought up first.
-# Three workers on two cores: the longest tests mostly wait (daemon ticks, servers, a browser), so a third keeps
-# the CPUs busy. One scope per module, the longest first (tests/conftest.py). PYTEST_WORKERS=0: serial.
-PYTEST_WORKERS ?= 3
+# Four workers on two cores: the longest tests mostly wait (daemon ticks, servers, a browser, subprocesses), so
+# two more keep the CPUs busy (with three, both cores were busy only 1.5 of the time). One scope per module, the
+# longest first (tests/conftest.py). PYTEST_WORKERS=0: serial.
+PYTEST_WORKERS ?= 4
 test: services
 	$(VENV)/bin/pytest -ra --durations=10 -n $(PYTEST_WORKERS) --dist loadscope
 

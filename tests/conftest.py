@@ -203,7 +203,7 @@ def running_server(home: Path, poll_seconds: float = 0.5, env: dict | None = Non
         proc.wait(timeout=20)
 
 
-# -- running the suite on several workers (`make test`: pytest -n 3 --dist loadscope) ------------------------------
+# -- running the suite on several workers (`make test`: pytest -n 4 --dist loadscope) ------------------------------
 # One scope per test module, so its module fixtures (a platform of its own) are built once, except for the
 # modules that use the session's `platform` fixture: they are one scope, on one worker, so that platform (the
 # largest, run through both locations) is built once per suite, not once per worker.
@@ -221,19 +221,20 @@ PLATFORM_MODULES = frozenset(
         "tests/test_status.py",
     }
 )
-# The three longest scopes start first, one per worker. A worker queues its next scope while its last tests
-# run, so the next three are tiny (nothing waits behind the long ones), then the long ones, longest first.
+# The four longest scopes start first, one per worker. A worker queues its next scope while its last tests
+# run, so the next four are tiny (nothing waits behind the long ones), then the long ones, longest first.
 FIRST = (
     SHARED_PLATFORM,
     "tests/test_hybrid.py",
     "tests/test_browser.py",
+    "tests/test_daemon.py",
     "tests/test_layers.py",
     "tests/test_catalog.py",
     "tests/test_redaction.py",
-    "tests/test_daemon.py",
+    "tests/test_scheduling.py",
     "tests/test_quickstart.py",
-    "tests/test_cluster.py",
     "tests/test_own_data.py",
+    "tests/test_cluster.py",
     "tests/test_endpoint_hardening.py",
     "tests/test_partitions.py",
     "tests/test_residency.py",
