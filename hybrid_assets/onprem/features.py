@@ -53,15 +53,23 @@ def read_people(wh, sources) -> pl.DataFrame:
     )
 
 
-def compute_days(spine: pl.DataFrame, sources: dict[str, pl.DataFrame], people: pl.DataFrame) -> pl.DataFrame:
-    """The activity view's features for every (customer, as_of) of ``spine``."""
-    return catalog.compute_features(catalog.features_of(catalog.ACTIVITY_VIEW), spine, sources, people)
+def compute_days(
+    spine: pl.DataFrame,
+    sources: dict[str, pl.DataFrame],
+    people: pl.DataFrame,
+    names: list[str] | None = None,
+) -> pl.DataFrame:
+    """The activity view's features (this deployment's, or those ``names``) for every (customer, as_of) of
+    ``spine``."""
+    names = catalog.feature_names(catalog.ACTIVITY_VIEW) if names is None else names
+    return catalog.compute_features([catalog.BY_NAME[n] for n in names], spine, sources, people)
 
 
 def _compute_chunk(
-    spine: pl.DataFrame, sources: dict[str, pl.DataFrame], people: pl.DataFrame
+    spine: pl.DataFrame, sources: dict[str, pl.DataFrame], people: pl.DataFrame, names: list[str]
 ) -> tuple[pl.DataFrame, dict]:
-    """One task on a worker: the features of the chunk's days."""
+    """One task on a worker: the features ``names`` of the chunk's days (named by the step: a worker's own
+    settings may point at another source mapping)."""
     try:
         from distributed import get_worker
 
@@ -69,7 +77,7 @@ def _compute_chunk(
     except (ImportError, ValueError):
         worker = None
     days = spine["as_of"].n_unique()
-    return compute_days(spine, sources, people), {"worker": worker, "pid": os.getpid(), "days": days}
+    return compute_days(spine, sources, people, names), {"worker": worker, "pid": os.getpid(), "days": days}
 
 
 def compute_on_cluster(
@@ -88,6 +96,7 @@ def compute_on_cluster(
     size = -(-len(snapshots) // n)
     chunks = [snapshots[i : i + size] for i in range(0, len(snapshots), size)]
     address = client.scheduler.address
+    names = catalog.feature_names(catalog.ACTIVITY_VIEW)  # this deployment's, resolved here
     token = uuid.uuid4().hex[:8]
     try:
         shared_sources = client.scatter(sources, broadcast=True)
@@ -98,6 +107,7 @@ def compute_on_cluster(
                 spine.filter(pl.col("as_of").is_in(chunk)),
                 shared_sources,
                 shared_people,
+                names,
                 key=f"features-{chunk[0]:%Y%m%d}-{chunk[-1]:%Y%m%d}-{token}",
                 pure=False,
             )
