@@ -221,8 +221,7 @@ def parse(data: object, where: str = "the mapping") -> Sources:
         raise SourcesError(
             f"{where}: sources.{unknown[0]}: not a source table of the platform ({', '.join(CONTRACTS)})"
         )
-    missing = [name for name, c in CONTRACTS.items() if c.required and entries.get(name) is False]
-    missing += [name for name, c in CONTRACTS.items() if c.required and name not in entries]
+    missing = [name for name, c in CONTRACTS.items() if c.required and entries.get(name, False) is False]
     if missing:
         raise SourcesError(
             f"{where}: sources.{missing[0]}: missing (the platform needs at least a purchases table: "

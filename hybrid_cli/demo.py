@@ -52,17 +52,16 @@ def run(args, generate: bool = True) -> int:
         _quiet_dagster()
     print(f"profile {settings.profile}, HYBRID_HOME {settings.home}")
     timings = {}
-    with undo_new_paths(settings.home):  # a failed first generation leaves the home as it was
-        gen = generator_for(settings)
-        if not generate:
-            pass
-        elif gen.exists():
-            restore_marketing(gen)
-        else:
-            print(f"generating {args.customers} customers over {args.days} days ...")
-            started = time.monotonic()
-            print(json.dumps(gen.create(n_customers=args.customers, days=args.days)))
-            timings["generate"] = time.monotonic() - started
+    if generate:
+        with undo_new_paths(settings.home):  # a failed first generation leaves the home as it was
+            gen = generator_for(settings)
+            if gen.exists():
+                restore_marketing(gen)
+            else:
+                print(f"generating {args.customers} customers over {args.days} days ...")
+                started = time.monotonic()
+                print(json.dumps(gen.create(n_customers=args.customers, days=args.days)))
+                timings["generate"] = time.monotonic() - started
     cmd_feast_config(args)
     instance = dagster_instance(settings)
     outcomes = []
